@@ -1,0 +1,278 @@
+//! Reading a configuration file: read -> parse -> schema -> deserialize -> semantic checks ->
+//! ManagerSpec. Every problem found is reported at once, each at its line and column.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::model::{ConfigFile, VERIFIER_TYPES, VerifierType};
+use super::schema::{SchemaChecker, closest};
+use super::source::{SourceMap, push_segment};
+use crate::error::{Diagnostic, Error};
+use crate::spec::ManagerSpec;
+
+/// The largest configuration file read. Real ones are kilobytes (a thousand processes take
+/// 300 KiB); this bounds the memory and time a wrong file can cost, since the validator
+/// builds every error of a file before the first is reported.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// The most problems reported for one file: past that, a list helps nobody.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
+/// The file used when none is named, and pymanager's, used when only it exists.
+pub const DEFAULT_FILE: &str = "rmanager.json";
+pub const PYMANAGER_FILE: &str = "pymanager.json";
+
+/// Which file to read: the one named, else rmanager.json, else pymanager.json when only
+/// that one exists.
+pub fn choose_file(named: Option<&Path>) -> PathBuf {
+    match named {
+        Some(path) => path.to_owned(),
+        None if !Path::new(DEFAULT_FILE).exists() && Path::new(PYMANAGER_FILE).exists() => {
+            PathBuf::from(PYMANAGER_FILE)
+        }
+        None => PathBuf::from(DEFAULT_FILE),
+    }
+}
+
+/// Reads, checks and resolves the configuration at `path`.
+pub fn load(path: &Path) -> Result<ManagerSpec, Error> {
+    let bytes = read(path)?;
+    let config = check(path, &bytes)?;
+    let shell = std::env::var("SHELL").ok();
+    Ok(ManagerSpec::resolve(&config, shell.as_deref()))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    let unreadable = |source| Error::ConfigUnreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => Error::ConfigNotFound {
+            path: path.to_owned(),
+            fallback: (path == Path::new(DEFAULT_FILE)).then(|| PathBuf::from(PYMANAGER_FILE)),
+        },
+        _ => unreadable(source),
+    })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    Ok(bytes)
+}
+
+/// Checks the bytes of a configuration file and returns it typed.
+pub fn check(path: &Path, bytes: &[u8]) -> Result<ConfigFile, Error> {
+    let invalid = |diagnostics| Error::ConfigInvalid {
+        path: path.to_owned(),
+        diagnostics,
+    };
+    let at_start = |message: String| {
+        vec![Diagnostic {
+            line: 1,
+            column: 1,
+            pointer: String::new(),
+            message,
+        }]
+    };
+
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(invalid(at_start(format!(
+            "the file is larger than {} MiB, the most a configuration file may be",
+            MAX_FILE_BYTES >> 20
+        ))));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text.strip_prefix('\u{feff}').unwrap_or(text),
+        Err(e) => {
+            let valid = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+            let last_line = valid.rsplit('\n').next().unwrap_or_default();
+            return Err(invalid(vec![Diagnostic {
+                line: valid.matches('\n').count() + 1,
+                column: last_line.chars().count() + 1,
+                pointer: String::new(),
+                message: format!(
+                    "not UTF-8 text (invalid byte 0x{:02x}); save the file as UTF-8",
+                    bytes[e.valid_up_to()]
+                ),
+            }]));
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(invalid(at_start(
+            "the file is empty; expected a JSON object with \"processes\"".to_owned(),
+        )));
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        invalid(vec![Diagnostic {
+            line: e.line(),
+            column: e.column(),
+            pointer: String::new(),
+            message: syntax_message(&e),
+        }])
+    })?;
+
+    let source = SourceMap::new(text);
+    let mut diagnostics = SchemaChecker::new().check(&value, &source, MAX_DIAGNOSTICS);
+    let no_processes = match value.get("processes") {
+        None => value.is_object(),
+        Some(processes) => processes.as_object().is_some_and(|p| p.is_empty()),
+    };
+    diagnostics.extend(duplicate_keys(&source));
+    if no_processes && diagnostics.len() == 1 {
+        return Err(Error::NoProcesses {
+            path: path.to_owned(),
+        });
+    }
+    diagnostics.extend(semantic_checks(&value, &source));
+    if !diagnostics.is_empty() {
+        diagnostics.sort_by_key(|d| (d.line, d.column));
+        diagnostics.truncate(MAX_DIAGNOSTICS);
+        return Err(invalid(diagnostics));
+    }
+    // The schema admits only what deserializes, so this error is a safety net, not a
+    // message users see.
+    let config = serde_json::from_value(value).map_err(|e| invalid(at_start(e.to_string())))?;
+    Ok(config)
+}
+
+/// serde_json's message without its trailing " at line L column C", which we print first.
+fn syntax_message(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    };
+    format!("not valid JSON: {message}")
+}
+
+fn duplicate_keys(source: &SourceMap) -> Vec<Diagnostic> {
+    source
+        .duplicate_keys()
+        .into_iter()
+        .map(|d| {
+            let what = if d.pointer.starts_with("/processes/") && d.pointer.matches('/').count() == 2 {
+                "process name"
+            } else {
+                "key"
+            };
+            Diagnostic {
+                line: d.repeated.line,
+                column: d.repeated.column,
+                message: format!(
+                    "duplicate {what} \"{}\" (first at line {}); JSON keeps only the last, so rename or remove one",
+                    d.key, d.first.line
+                ),
+                pointer: d.pointer,
+            }
+        })
+        .collect()
+}
+
+/// What the schema cannot express: references between parts of the file, and options that
+/// exclude each other. Works on the raw value, so that it runs, and reports, even when the
+/// schema found other problems.
+fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let mut report = |pointer: String, at_key: bool, message: String| {
+        let at = source.locate(&pointer, at_key);
+        found.push(Diagnostic {
+            line: at.line,
+            column: at.column,
+            pointer,
+            message,
+        });
+    };
+    let empty = serde_json::Map::new();
+    let object = |key| config.get(key).and_then(Value::as_object).unwrap_or(&empty);
+
+    if config.get("keep-alive").is_some() && config.get("keep_alive").is_some() {
+        report(
+            "/keep_alive".to_owned(),
+            true,
+            "both \"keep-alive\" and \"keep_alive\" are given; keep one".to_owned(),
+        );
+    }
+
+    let modules = object("modules");
+    let builtin_modules: Vec<&str> = VERIFIER_TYPES.iter().map(|t| t.module).collect();
+    for (module, definition) in modules {
+        let mut pointer = "/modules".to_owned();
+        push_segment(&mut pointer, module);
+        let classes: Vec<&str> = VERIFIER_TYPES
+            .iter()
+            .filter(|t| t.module == module)
+            .map(|t| t.class)
+            .collect();
+        if classes.is_empty() {
+            let mut message = format!("unknown module \"{module}\"");
+            if let Some(suggestion) = closest(module, builtin_modules.iter().copied()) {
+                message.push_str(&format!("; did you mean \"{suggestion}\"?"));
+            }
+            message.push_str(&format!(
+                " rmanager runs no Python code; its modules are {}",
+                builtin_modules.join(", ")
+            ));
+            report(pointer, true, message);
+            continue;
+        }
+        let verifiers = definition.get("verifiers").and_then(Value::as_array);
+        for (i, class) in verifiers.into_iter().flatten().enumerate() {
+            let Some(class) = class.as_str() else {
+                continue;
+            };
+            if !classes.contains(&class) {
+                let hint = match closest(class, classes.iter().copied()) {
+                    Some(suggestion) => format!("did you mean \"{suggestion}\"?"),
+                    None => format!("it provides {}", classes.join(", ")),
+                };
+                report(
+                    format!("{pointer}/verifiers/{i}"),
+                    false,
+                    format!("module \"{module}\" has no verifier \"{class}\"; {hint}"),
+                );
+            }
+        }
+    }
+    let loaded = |module: &str, class: &str| {
+        modules
+            .get(module)
+            .and_then(|m| m.get("verifiers"))
+            .and_then(Value::as_array)
+            .is_some_and(|classes| classes.iter().any(|c| c == class))
+    };
+
+    for (name, process) in object("processes") {
+        let mut pointer = "/processes".to_owned();
+        push_segment(&mut pointer, name);
+        let options = process.get("options");
+        let option = |key| options.and_then(|o| o.get(key));
+        if option("suppress_output") == Some(&Value::Bool(true))
+            && option("redirect_output").is_some()
+        {
+            report(
+                format!("{pointer}/options/redirect_output"),
+                true,
+                "\"suppress_output\" and \"redirect_output\" exclude each other; keep one"
+                    .to_owned(),
+            );
+        }
+        let type_name = process.pointer("/verifier/type").and_then(Value::as_str);
+        if let Some((type_name, kind)) = type_name.and_then(|t| Some((t, VerifierType::find(t)?))) {
+            if type_name != kind.short_name && !loaded(kind.module, kind.class) {
+                report(
+                    format!("{pointer}/verifier/type"),
+                    false,
+                    format!(
+                        "verifier \"{type_name}\" is not loaded: add \"{}\": {{\"verifiers\": [\"{}\"]}} to \"modules\", or use the short type \"{}\"",
+                        kind.module, kind.class, kind.short_name
+                    ),
+                );
+            }
+        }
+    }
+    found
+}

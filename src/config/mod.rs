@@ -1,0 +1,8 @@
+//! The configuration file: its types, its schema, and how a file is read and checked.
+
+pub mod load;
+pub mod model;
+pub mod schema;
+pub mod source;
+
+pub use load::{choose_file, load};

@@ -1,0 +1,499 @@
+//! The configuration file as Rust types: serde reads them, schemars describes them.
+//!
+//! These types mirror the file one to one (the raw layer); `spec` resolves them into what
+//! gets launched. Every doc comment here becomes a `description` in the published schema,
+//! so it is written for the person editing a config file.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+/// An rmanager configuration file: the processes of a test environment, how to check that
+/// each one is ready, and how to control them. Every pymanager 0.2.6.1 file is a valid
+/// rmanager file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "rmanager configuration")]
+pub struct ConfigFile {
+    /// The JSON Schema this file follows; ignored by rmanager, read by editors.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub schema: Option<String>,
+
+    /// Verifier modules to load, as in pymanager: module name -> the verifier classes it
+    /// provides. A verifier `type` of the form `module.Class` must be listed here; the short
+    /// type names (`http`, `exited`) need no entry. Built in: `pymutils.http_verifier`
+    /// (`HttpOkVerifier`) and `pymutils.exited_verifier` (`ExitedVerifier`).
+    #[serde(default)]
+    pub modules: IndexMap<String, Module>,
+
+    /// The HTTP control API.
+    #[serde(default)]
+    pub http: HttpConfig,
+
+    /// Keep rmanager running after every process has exited (so processes can be restarted
+    /// through the HTTP API). Default: false, rmanager exits when the last process exits.
+    #[serde(
+        rename = "keep-alive",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "bool")]
+    pub keep_alive: Option<bool>,
+
+    /// The spelling pymanager's code reads; same meaning as `keep-alive`. Give only one of them.
+    #[serde(
+        rename = "keep_alive",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "bool")]
+    pub keep_alive_underscore: Option<bool>,
+
+    /// Seconds each process gets to exit after SIGTERM before it is killed with SIGKILL.
+    #[serde(default = "Seconds::ten")]
+    pub graceful_time: Seconds,
+
+    /// The shell for processes whose `shell` option is `true`, and for sourcing environment
+    /// files: `true` for the user's shell ($SHELL, else /bin/sh), or a shell's name or path.
+    #[serde(default = "ShellSetting::on")]
+    #[schemars(schema_with = "default_shell_schema")]
+    pub default_shell: ShellSetting,
+
+    /// Extra messages rmanager prints about the processes it runs.
+    #[serde(default)]
+    pub messages: Vec<MessageKind>,
+
+    /// The processes to run, by name. The order in the file is the launch order: with a
+    /// verifier, a process must be ready before the next one starts.
+    #[schemars(extend("minProperties" = 1))]
+    pub processes: IndexMap<String, ProcessConfig>,
+}
+
+/// A verifier module, as pymanager loads them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Module {
+    /// The verifier classes this module provides, such as `HttpOkVerifier`.
+    #[serde(default)]
+    pub verifiers: Vec<String>,
+}
+
+/// The HTTP control API: list processes, read the status, restart one, shut all down.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Serve the HTTP control API.
+    #[serde(default)]
+    pub enabled: bool,
+
+    /// The TCP port to listen on; 0 picks a free port.
+    #[serde(default = "HttpConfig::default_port")]
+    pub port: u16,
+
+    /// The address to listen on. The default keeps the API off the network.
+    #[serde(default = "HttpConfig::default_host")]
+    #[schemars(length(min = 1))]
+    pub host: String,
+}
+
+impl HttpConfig {
+    fn default_port() -> u16 {
+        5001
+    }
+
+    fn default_host() -> String {
+        "127.0.0.1".to_owned()
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: false,
+            port: Self::default_port(),
+            host: Self::default_host(),
+        }
+    }
+}
+
+/// A kind of extra message rmanager prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum MessageKind {
+    /// Print `Process <command> exited with code N` when a process exits.
+    #[serde(rename = "process.exit")]
+    ProcessExit,
+    /// Print `Verifier fail: <why>` for each failed verifier attempt.
+    #[serde(rename = "verifier.fail")]
+    VerifierFail,
+    /// Print every verifier attempt (`Verifier: <what it tries>`); implies `verifier.fail`.
+    #[serde(rename = "verifier.verbose")]
+    VerifierVerbose,
+}
+
+/// One process of the environment.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessConfig {
+    /// The program to run: a name looked up in PATH, or a path. In shell mode, the start of
+    /// the command line.
+    #[schemars(length(min = 1))]
+    pub executable: String,
+
+    /// The program's arguments. In shell mode they are joined to the executable with spaces
+    /// and the shell interprets the line, so `$VAR`, `&&` and `&` work.
+    #[serde(default)]
+    pub arguments: Vec<String>,
+
+    /// How the process is launched.
+    #[serde(default)]
+    pub options: ProcessOptions,
+
+    /// How rmanager knows the process reached its desired state. Without one, the process
+    /// counts as ready once it has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "VerifierConfig")]
+    pub verifier: Option<VerifierConfig>,
+}
+
+/// How a process is launched.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessOptions {
+    /// Discard the process's output. Cannot be combined with `redirect_output`.
+    #[serde(default)]
+    pub suppress_output: bool,
+
+    /// The directory the process runs in, absolute or relative to rmanager's own working
+    /// directory. The executable is still looked up from rmanager's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1))]
+    pub working_directory: Option<String>,
+
+    /// A file that receives the process's output (stdout and stderr); created or truncated.
+    /// Cannot be combined with `suppress_output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1))]
+    pub redirect_output: Option<String>,
+
+    /// A shell script sourced with `default_shell` before launch; the variables it exports
+    /// are added to the process's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1))]
+    pub environment_file: Option<String>,
+
+    /// Run the command line through a shell: `true` for `default_shell`, a shell's name or
+    /// path, or `false` (the default) to run the executable directly.
+    #[serde(default)]
+    pub shell: ShellSetting,
+}
+
+/// A shell choice: `false` for none, `true` for the default, or a shell's name or path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ShellSetting {
+    #[default]
+    Off,
+    On,
+    Named(String),
+}
+
+impl ShellSetting {
+    fn on() -> Self {
+        ShellSetting::On
+    }
+}
+
+impl JsonSchema for ShellSetting {
+    fn schema_name() -> Cow<'static, str> {
+        "ShellSetting".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A shell: `true` for the default shell, `false` for none, or a shell's name or path such as `bash` or `/bin/zsh`.",
+            "type": ["boolean", "string"],
+            "minLength": 1,
+            "errorMessage": "expected true, false, or a shell's name or path",
+        })
+    }
+}
+
+fn default_shell_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "The default shell: `true` for the user's shell ($SHELL, else /bin/sh), or a shell's name or path such as `bash` or `/bin/zsh`.",
+        "anyOf": [{ "const": true }, { "type": "string", "minLength": 1 }],
+        "default": true,
+        "errorMessage": "expected true, or a shell's name or path",
+    })
+}
+
+impl Serialize for ShellSetting {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ShellSetting::Off => serializer.serialize_bool(false),
+            ShellSetting::On => serializer.serialize_bool(true),
+            ShellSetting::Named(name) => serializer.serialize_str(name),
+        }
+    }
+}
+
+// Hand-written rather than `#[serde(untagged)]`, whose errors say nothing useful.
+impl<'de> Deserialize<'de> for ShellSetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShellVisitor;
+
+        impl Visitor<'_> for ShellVisitor {
+            type Value = ShellSetting;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true, false, or a shell's name or path")
+            }
+
+            fn visit_bool<E: de::Error>(self, on: bool) -> Result<ShellSetting, E> {
+                Ok(if on {
+                    ShellSetting::On
+                } else {
+                    ShellSetting::Off
+                })
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<ShellSetting, E> {
+                Ok(ShellSetting::Named(name.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(ShellVisitor)
+    }
+}
+
+/// A duration in seconds; fractions are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Seconds(pub f64);
+
+impl Seconds {
+    /// The largest duration accepted: about 136 years, far beyond any use and far below
+    /// what would overflow a `Duration`.
+    pub const MAX: f64 = u32::MAX as f64;
+
+    fn ten() -> Self {
+        Seconds(10.0)
+    }
+
+    fn thirty() -> Self {
+        Seconds(30.0)
+    }
+
+    fn one() -> Self {
+        Seconds(1.0)
+    }
+}
+
+impl JsonSchema for Seconds {
+    fn schema_name() -> Cow<'static, str> {
+        "Seconds".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration in seconds; fractions such as 0.5 are allowed.",
+            "type": "number",
+            "minimum": 0,
+            "maximum": Seconds::MAX,
+            "errorMessage": "expected a number of seconds >= 0",
+        })
+    }
+}
+
+/// How rmanager checks that a process reached its desired state.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifierConfig {
+    /// The type as written in the file, such as `http` or
+    /// `pymutils.http_verifier.HttpOkVerifier`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub arguments: VerifierArguments,
+}
+
+/// The arguments of a verifier, by kind.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum VerifierArguments {
+    HttpOk(HttpOkArguments),
+    Exited(ExitedArguments),
+}
+
+/// Passes when a GET of `url` answers with a 2xx status.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpOkArguments {
+    /// The URL to request, such as `http://127.0.0.1:8000/health`.
+    #[schemars(length(min = 1))]
+    pub url: String,
+
+    /// Seconds to keep trying before the verifier fails.
+    #[serde(default = "Seconds::thirty")]
+    pub timeout: Seconds,
+
+    /// The longest wait between attempts, and the limit on each attempt, in seconds.
+    #[serde(default = "Seconds::one")]
+    pub interval: Seconds,
+
+    /// Headers to send with each request.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+}
+
+/// Passes when the process exits with `expect_code` within `timeout`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExitedArguments {
+    /// Seconds to wait for the process to exit before the verifier fails.
+    #[serde(default = "Seconds::thirty")]
+    pub timeout: Seconds,
+
+    /// The exit code the process must exit with.
+    #[serde(default)]
+    #[schemars(range(min = -64, max = 255))]
+    pub expect_code: i32,
+}
+
+/// A built-in verifier type: the names it answers to and how to read its arguments.
+pub struct VerifierType {
+    /// The short type name, which needs no `modules` entry.
+    pub short_name: &'static str,
+    /// The pymanager module and class, used as `module.Class`.
+    pub module: &'static str,
+    pub class: &'static str,
+    /// One sentence for the schema: when the verifier passes.
+    summary: &'static str,
+    arguments_required: bool,
+    arguments_schema: fn(&mut SchemaGenerator) -> Schema,
+    parse: fn(Value) -> Result<VerifierArguments, serde_json::Error>,
+}
+
+impl VerifierType {
+    /// The `module.Class` name pymanager files use.
+    pub fn long_name(&self) -> String {
+        format!("{}.{}", self.module, self.class)
+    }
+
+    /// Finds the type a `type` value names, by either name.
+    pub fn find(type_name: &str) -> Option<&'static VerifierType> {
+        VERIFIER_TYPES.iter().find(|t| {
+            t.short_name == type_name
+                || type_name
+                    .strip_prefix(t.module)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    == Some(t.class)
+        })
+    }
+}
+
+/// Every verifier type rmanager knows.
+pub static VERIFIER_TYPES: &[VerifierType] = &[
+    VerifierType {
+        short_name: "http",
+        module: "pymutils.http_verifier",
+        class: "HttpOkVerifier",
+        summary: "passes when a GET of `url` answers with a 2xx status",
+        arguments_required: true,
+        arguments_schema: |g| g.subschema_for::<HttpOkArguments>(),
+        parse: |v| serde_json::from_value(v).map(VerifierArguments::HttpOk),
+    },
+    VerifierType {
+        short_name: "exited",
+        module: "pymutils.exited_verifier",
+        class: "ExitedVerifier",
+        summary: "passes when the process exits with `expect_code` within `timeout`",
+        arguments_required: false,
+        arguments_schema: |g| g.subschema_for::<ExitedArguments>(),
+        parse: |v| serde_json::from_value(v).map(VerifierArguments::Exited),
+    },
+];
+
+/// The verifier as written in the file, before its arguments are read by type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerifier {
+    #[serde(rename = "type")]
+    type_name: String,
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for VerifierConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawVerifier::deserialize(deserializer)?;
+        let kind = VerifierType::find(&raw.type_name).ok_or_else(|| {
+            de::Error::custom(format_args!("unknown verifier type {:?}", raw.type_name))
+        })?;
+        let arguments = raw
+            .arguments
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        let arguments = (kind.parse)(arguments).map_err(de::Error::custom)?;
+        Ok(VerifierConfig {
+            type_name: raw.type_name,
+            arguments,
+        })
+    }
+}
+
+// Written by hand so that each type's arguments are described under it: editors complete
+// `url` under an HttpOkVerifier and `expect_code` under an ExitedVerifier. `if`/`then` rather
+// than `oneOf` because a validator then reports the failing argument itself, not "matches no
+// branch".
+impl JsonSchema for VerifierConfig {
+    fn schema_name() -> Cow<'static, str> {
+        "Verifier".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut names = Vec::new();
+        let mut descriptions = Vec::new();
+        let mut branches = Vec::new();
+        for kind in VERIFIER_TYPES {
+            let long = kind.long_name();
+            for name in [kind.short_name, &long] {
+                names.push(name.to_owned());
+                descriptions.push(format!("{}: {}.", kind.class, kind.summary));
+            }
+            let mut then = json_schema!({
+                "properties": { "arguments": (kind.arguments_schema)(generator) },
+            });
+            if kind.arguments_required {
+                then.insert("required".into(), serde_json::json!(["arguments"]));
+            }
+            branches.push(json_schema!({
+                "if": {
+                    "properties": { "type": { "enum": [kind.short_name, long] } },
+                    "required": ["type"],
+                },
+                "then": then,
+            }));
+        }
+        json_schema!({
+            "description": "How rmanager knows the process reached its desired state.",
+            "type": "object",
+            "properties": {
+                "type": {
+                    "description": "The kind of check. A `module.Class` name must be listed in `modules`; a short name needs no entry.",
+                    "enum": names,
+                    "enumDescriptions": descriptions,
+                },
+                "arguments": {
+                    "description": "The verifier's arguments; which ones depends on `type`.",
+                    "type": "object",
+                },
+            },
+            "required": ["type"],
+            "additionalProperties": false,
+            "allOf": branches,
+        })
+    }
+}

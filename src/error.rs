@@ -1,0 +1,103 @@
+//! rmanager's errors, each carrying what a user needs to fix the problem, and the one place
+//! that maps them to exit codes.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// The exit codes rmanager documents in its README.
+pub mod exit_code {
+    pub const OK: u8 = 0;
+    pub const CONFIG_NOT_FOUND: u8 = 1;
+    pub const CONFIG_UNREADABLE: u8 = 2;
+    pub const CONFIG_INVALID: u8 = 3;
+    pub const NO_PROCESSES: u8 = 4;
+    pub const SETUP_FAILED: u8 = 5;
+}
+
+/// One problem in a configuration file, at one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub line: usize,
+    pub column: usize,
+    /// JSON pointer to the offending value, such as `/processes/web/options/shell`; empty for
+    /// the whole document.
+    pub pointer: String,
+    /// What is wrong and what is allowed, in plain words.
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub enum Error {
+    ConfigNotFound {
+        path: PathBuf,
+        /// The file that was also looked for when no file was named.
+        fallback: Option<PathBuf>,
+    },
+    ConfigUnreadable {
+        path: PathBuf,
+        source: io::Error,
+    },
+    ConfigInvalid {
+        path: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+    NoProcesses {
+        path: PathBuf,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::ConfigNotFound { .. } => exit_code::CONFIG_NOT_FOUND,
+            Error::ConfigUnreadable { .. } => exit_code::CONFIG_UNREADABLE,
+            Error::ConfigInvalid { .. } => exit_code::CONFIG_INVALID,
+            Error::NoProcesses { .. } => exit_code::NO_PROCESSES,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Error::ConfigNotFound { path, fallback } => {
+                write!(f, "{}: no such file", path.display())?;
+                if let Some(fallback) = fallback {
+                    write!(f, " (nor {}); name one with -f FILE", fallback.display())?;
+                }
+                Ok(())
+            }
+            Error::ConfigUnreadable { path, source } => {
+                write!(f, "{}: cannot read: {source}", path.display())
+            }
+            Error::ConfigInvalid { path, diagnostics } => {
+                for (i, d) in diagnostics.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{}:{}:{}: ", path.display(), d.line, d.column)?;
+                    if !d.pointer.is_empty() {
+                        write!(f, "{}: ", d.pointer)?;
+                    }
+                    f.write_str(&d.message)?;
+                }
+                Ok(())
+            }
+            Error::NoProcesses { path } => write!(
+                f,
+                "{}: no processes: list at least one under \"processes\"",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::ConfigUnreadable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! rmanager launches the processes a test environment needs, waits until each one reached
+//! its desired state, offers HTTP control over them, and shuts them all down on request.
+//!
+//! # Theory of operation
+//!
+//! A configuration file flows through two layers, as ripgrep's arguments do:
+//!
+//! 1. [`config`] reads the file: JSON syntax, then the generated JSON Schema (every error
+//!    at once, each at its line:column), then the typed [`config::model`], then the checks
+//!    a schema cannot express (verifier modules, exclusive options, duplicate keys).
+//! 2. [`spec`] resolves that into a [`spec::ManagerSpec`]: argv or shell line, output mode,
+//!    verifier arguments with defaults. Nothing after this point reads raw JSON.
+//!
+//! [`cli`] is the command-line front; the binary only parses arguments and calls it.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod spec;
+
+pub use error::Error;
+pub use spec::ManagerSpec;

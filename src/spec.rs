@@ -1,0 +1,352 @@
+//! The resolved, ready-to-launch form of a configuration: what the supervisor runs.
+//!
+//! Everything that can be decided from the file alone is decided here (argv or shell line,
+//! which shell, output mode, verifier arguments with their defaults, durations), so nothing
+//! downstream reads raw JSON or knows about pymanager's spellings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::model::{
+    ConfigFile, MessageKind, ProcessConfig, Seconds, ShellSetting, VerifierArguments,
+};
+
+/// A whole test environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagerSpec {
+    pub http: HttpSpec,
+    /// Stay up after every process has exited.
+    pub keep_alive: bool,
+    /// How long each process gets between SIGTERM and SIGKILL.
+    pub graceful_time: Duration,
+    pub messages: Messages,
+    /// In file order, which is launch order; `id` is the 1-based position.
+    pub processes: Vec<ProcessSpec>,
+}
+
+/// The HTTP control API's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSpec {
+    pub enabled: bool,
+    pub host: String,
+    /// 0 picks a free port.
+    pub port: u16,
+}
+
+/// Which optional messages to print.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Messages {
+    pub process_exit: bool,
+    pub verifier_fail: bool,
+    pub verifier_verbose: bool,
+}
+
+/// One process, ready to launch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    /// 1, 2, ... in file order, as pymanager numbers them.
+    pub id: usize,
+    /// The key in `processes`.
+    pub name: String,
+    pub command: Command,
+    /// The command line as pymanager shows it: executable and arguments joined by spaces.
+    pub display: String,
+    pub working_directory: Option<PathBuf>,
+    pub environment_file: Option<EnvironmentFile>,
+    pub output: Output,
+    pub verifier: Option<VerifierSpec>,
+}
+
+/// What to execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run `program` with `args`, no shell involved.
+    Direct { program: String, args: Vec<String> },
+    /// Run `shell -c line`.
+    Shell { shell: String, line: String },
+}
+
+/// A script whose exported variables are added to a process's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentFile {
+    pub path: PathBuf,
+    /// The shell that sources it.
+    pub shell: String,
+}
+
+/// Where a process's stdout and stderr go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// To rmanager's stdout, as pymanager does.
+    Inherit,
+    /// Nowhere.
+    Suppress,
+    /// Into this file, created or truncated.
+    File(PathBuf),
+}
+
+/// A readiness check with every argument resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VerifierSpec {
+    HttpOk {
+        url: String,
+        timeout: Duration,
+        interval: Duration,
+        headers: Vec<(String, String)>,
+    },
+    Exited {
+        timeout: Duration,
+        expect_code: i32,
+    },
+}
+
+impl ManagerSpec {
+    /// Resolves a checked configuration. `user_shell` is the value of $SHELL, if any.
+    pub fn resolve(config: &ConfigFile, user_shell: Option<&str>) -> ManagerSpec {
+        let default_shell = match &config.default_shell {
+            ShellSetting::Named(shell) => shell.clone(),
+            // `false` is refused by the schema; treat it like `true` rather than guess.
+            ShellSetting::On | ShellSetting::Off => user_shell
+                .filter(|s| !s.is_empty())
+                .unwrap_or("/bin/sh")
+                .to_owned(),
+        };
+        let processes = config
+            .processes
+            .iter()
+            .enumerate()
+            .map(|(i, (name, process))| ProcessSpec::resolve(i + 1, name, process, &default_shell))
+            .collect();
+        ManagerSpec {
+            http: HttpSpec {
+                enabled: config.http.enabled,
+                host: config.http.host.clone(),
+                port: config.http.port,
+            },
+            keep_alive: config
+                .keep_alive
+                .or(config.keep_alive_underscore)
+                .unwrap_or(false),
+            graceful_time: duration(config.graceful_time),
+            messages: Messages {
+                process_exit: config.messages.contains(&MessageKind::ProcessExit),
+                verifier_fail: config
+                    .messages
+                    .iter()
+                    .any(|m| matches!(m, MessageKind::VerifierFail | MessageKind::VerifierVerbose)),
+                verifier_verbose: config.messages.contains(&MessageKind::VerifierVerbose),
+            },
+            processes,
+        }
+    }
+}
+
+impl ProcessSpec {
+    fn resolve(id: usize, name: &str, process: &ProcessConfig, default_shell: &str) -> Self {
+        let options = &process.options;
+        let display = std::iter::once(&process.executable)
+            .chain(&process.arguments)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let shell = match &options.shell {
+            ShellSetting::Off => None,
+            ShellSetting::On => Some(default_shell.to_owned()),
+            ShellSetting::Named(shell) => Some(shell.clone()),
+        };
+        let environment_file = options
+            .environment_file
+            .as_ref()
+            .map(|path| EnvironmentFile {
+                path: PathBuf::from(path),
+                shell: shell.clone().unwrap_or_else(|| default_shell.to_owned()),
+            });
+        let command = match shell {
+            Some(shell) => Command::Shell {
+                shell,
+                line: display.clone(),
+            },
+            None => Command::Direct {
+                program: process.executable.clone(),
+                args: process.arguments.clone(),
+            },
+        };
+        let output = match (&options.redirect_output, options.suppress_output) {
+            (Some(path), _) => Output::File(PathBuf::from(path)),
+            (None, true) => Output::Suppress,
+            (None, false) => Output::Inherit,
+        };
+        let verifier = process.verifier.as_ref().map(|v| match &v.arguments {
+            VerifierArguments::HttpOk(a) => VerifierSpec::HttpOk {
+                url: a.url.clone(),
+                timeout: duration(a.timeout),
+                interval: duration(a.interval),
+                headers: a
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
+            VerifierArguments::Exited(a) => VerifierSpec::Exited {
+                timeout: duration(a.timeout),
+                expect_code: a.expect_code,
+            },
+        });
+        ProcessSpec {
+            id,
+            name: name.to_owned(),
+            command,
+            display,
+            working_directory: options.working_directory.as_ref().map(PathBuf::from),
+            environment_file,
+            output,
+            verifier,
+        }
+    }
+}
+
+/// The schema bounds seconds to 0..=Seconds::MAX, so this conversion cannot fail on a
+/// checked file; clamping keeps it total all the same.
+fn duration(seconds: Seconds) -> Duration {
+    Duration::from_secs_f64(seconds.0.clamp(0.0, Seconds::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::load::check;
+
+    fn resolve(text: &str, user_shell: Option<&str>) -> ManagerSpec {
+        let config = check(Path::new("test.json"), text.as_bytes()).expect("a valid config");
+        ManagerSpec::resolve(&config, user_shell)
+    }
+
+    #[test]
+    fn defaults_follow_pymanager() {
+        let spec = resolve(
+            r#"{"processes": {"web": {"executable": "srv", "arguments": ["-p", "80"]}}}"#,
+            None,
+        );
+        assert_eq!(
+            spec.http,
+            HttpSpec {
+                enabled: false,
+                host: "127.0.0.1".into(),
+                port: 5001
+            }
+        );
+        assert!(!spec.keep_alive);
+        assert_eq!(spec.graceful_time, Duration::from_secs(10));
+        assert_eq!(spec.messages, Messages::default());
+        let web = &spec.processes[0];
+        assert_eq!(
+            (web.id, web.name.as_str(), web.display.as_str()),
+            (1, "web", "srv -p 80")
+        );
+        assert_eq!(
+            web.command,
+            Command::Direct {
+                program: "srv".into(),
+                args: vec!["-p".into(), "80".into()]
+            }
+        );
+        assert_eq!((&web.output, &web.verifier), (&Output::Inherit, &None));
+    }
+
+    #[test]
+    fn shells_resolve_through_default_shell() {
+        let text = r#"{"processes": {
+            "a": {"executable": "echo $HOME", "options": {"shell": true, "environment_file": "env.sh"}},
+            "b": {"executable": "echo", "arguments": ["x", "&&", "y"], "options": {"shell": "zsh"}},
+            "c": {"executable": "env", "options": {"environment_file": "env.sh"}}
+        }}"#;
+        let spec = resolve(text, Some("/bin/bash"));
+        let shell = |shell: &str, line: &str| Command::Shell {
+            shell: shell.into(),
+            line: line.into(),
+        };
+        assert_eq!(spec.processes[0].command, shell("/bin/bash", "echo $HOME"));
+        assert_eq!(spec.processes[1].command, shell("zsh", "echo x && y"));
+        let sourced_by = |i: usize| {
+            spec.processes[i]
+                .environment_file
+                .as_ref()
+                .map(|e| e.shell.as_str())
+        };
+        assert_eq!(
+            [sourced_by(0), sourced_by(2)],
+            [Some("/bin/bash"), Some("/bin/bash")]
+        );
+        // Without $SHELL, /bin/sh; a named default_shell wins over $SHELL.
+        assert_eq!(
+            resolve(text, None).processes[0].command,
+            shell("/bin/sh", "echo $HOME")
+        );
+        let named = text.replacen('{', r#"{"default_shell": "dash", "#, 1);
+        assert_eq!(
+            resolve(&named, Some("/bin/bash")).processes[0].command,
+            shell("dash", "echo $HOME")
+        );
+    }
+
+    #[test]
+    fn options_and_verifiers_resolve_with_their_defaults() {
+        let text = r#"{"keep_alive": true, "graceful_time": 0.5, "messages": ["verifier.verbose"],
+          "http": {"enabled": true, "port": 0},
+          "processes": {
+            "a": {"executable": "a", "options": {"suppress_output": true}, "verifier": {"type": "exited"}},
+            "b": {"executable": "b", "options": {"redirect_output": "b.log", "working_directory": "/tmp"},
+                  "verifier": {"type": "http", "arguments": {"url": "http://localhost:1/", "headers": {"X": "1"}}}}
+        }}"#;
+        let spec = resolve(text, None);
+        assert!(spec.keep_alive);
+        assert_eq!(spec.graceful_time, Duration::from_millis(500));
+        assert_eq!(
+            spec.messages,
+            Messages {
+                process_exit: false,
+                verifier_fail: true,
+                verifier_verbose: true
+            }
+        );
+        assert_eq!((spec.http.enabled, spec.http.port), (true, 0));
+        let [a, b] = &spec.processes[..] else {
+            panic!("two processes")
+        };
+        assert_eq!(a.output, Output::Suppress);
+        assert_eq!(
+            a.verifier,
+            Some(VerifierSpec::Exited {
+                timeout: Duration::from_secs(30),
+                expect_code: 0
+            })
+        );
+        assert_eq!(b.output, Output::File("b.log".into()));
+        assert_eq!(b.working_directory.as_deref(), Some(Path::new("/tmp")));
+        assert_eq!(
+            b.verifier,
+            Some(VerifierSpec::HttpOk {
+                url: "http://localhost:1/".into(),
+                timeout: Duration::from_secs(30),
+                interval: Duration::from_secs(1),
+                headers: vec![("X".into(), "1".into())],
+            })
+        );
+    }
+
+    #[test]
+    fn processes_keep_file_order() {
+        let text = r#"{"processes": {"zeta": {"executable": "z"}, "alpha": {"executable": "a"}, "mid": {"executable": "m"}}}"#;
+        let names: Vec<_> = resolve(text, None)
+            .processes
+            .iter()
+            .map(|p| (p.id, p.name.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [(1, "zeta".into()), (2, "alpha".into()), (3, "mid".into())]
+        );
+    }
+}
