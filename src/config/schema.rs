@@ -130,15 +130,7 @@ impl SchemaChecker {
             }
             ValidationErrorKind::Enum { options } => {
                 let options: Vec<&Value> = options.as_array().into_iter().flatten().collect();
-                let mut message = format!("expected one of {}, found {found}", list(&options));
-                if let Some(suggestion) = error
-                    .instance()
-                    .as_str()
-                    .and_then(|s| closest(s, options.iter().filter_map(|o| o.as_str())))
-                {
-                    message.push_str(&format!("; did you mean \"{suggestion}\"?"));
-                }
-                message
+                one_of_message(&options, error.instance())
             }
             ValidationErrorKind::Constant { expected_value } => {
                 format!("expected {expected_value}, found {found}")
@@ -153,15 +145,7 @@ impl SchemaChecker {
                 if consts.is_empty() {
                     format!("{found} is not any of the allowed forms")
                 } else {
-                    let mut message = format!("expected one of {}, found {found}", list(&consts));
-                    if let Some(suggestion) = error
-                        .instance()
-                        .as_str()
-                        .and_then(|s| closest(s, consts.iter().filter_map(|c| c.as_str())))
-                    {
-                        message.push_str(&format!("; did you mean \"{suggestion}\"?"));
-                    }
-                    message
+                    one_of_message(&consts, error.instance())
                 }
             }
             ValidationErrorKind::Minimum { limit } => {
@@ -215,6 +199,20 @@ fn describe_value(value: &Value) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// "expected one of ...", with the likely intended value when the input is a near miss.
+fn one_of_message(allowed: &[&Value], found: &Value) -> String {
+    let mut message = format!(
+        "expected one of {}, found {}",
+        list(allowed),
+        describe_value(found)
+    );
+    let candidates = allowed.iter().filter_map(|v| v.as_str());
+    if let Some(suggestion) = found.as_str().and_then(|s| closest(s, candidates)) {
+        message.push_str(&format!("; did you mean \"{suggestion}\"?"));
+    }
+    message
 }
 
 fn article(type_name: &str) -> String {
