@@ -81,11 +81,10 @@ impl Cli {
             );
             return exit_code::OK;
         }
-        eprintln!(
-            "rmanager: {}: valid, but launching processes is not built yet; use --validate",
-            path.display()
-        );
-        exit_code::SETUP_FAILED
+        match async_std::task::block_on(crate::supervisor::run(spec)) {
+            Ok(()) => exit_code::OK,
+            Err(error) => report(&error),
+        }
     }
 }
 

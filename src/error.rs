@@ -45,6 +45,16 @@ pub enum Error {
     NoProcesses {
         path: PathBuf,
     },
+    /// A process could not be started or did not become ready; everything was stopped.
+    Setup {
+        process: String,
+        reason: String,
+    },
+    /// rmanager itself could not set up (signal handlers, ...).
+    Manager {
+        what: &'static str,
+        source: io::Error,
+    },
 }
 
 impl Error {
@@ -54,6 +64,7 @@ impl Error {
             Error::ConfigUnreadable { .. } => exit_code::CONFIG_UNREADABLE,
             Error::ConfigInvalid { .. } => exit_code::CONFIG_INVALID,
             Error::NoProcesses { .. } => exit_code::NO_PROCESSES,
+            Error::Setup { .. } | Error::Manager { .. } => exit_code::SETUP_FAILED,
         }
     }
 }
@@ -89,6 +100,13 @@ impl fmt::Display for Error {
                 "{}: no processes: list at least one under \"processes\"",
                 path.display()
             ),
+            Error::Setup { process, reason } => {
+                write!(
+                    f,
+                    "rmanager: setup failed: {process}: {reason}; stopped everything"
+                )
+            }
+            Error::Manager { what, source } => write!(f, "rmanager: {what}: {source}"),
         }
     }
 }
@@ -96,7 +114,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::ConfigUnreadable { source, .. } => Some(source),
+            Error::ConfigUnreadable { source, .. } | Error::Manager { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -11,12 +11,20 @@
 //! 2. [`spec`] resolves that into a [`spec::ManagerSpec`]: argv or shell line, output mode,
 //!    verifier arguments with defaults. Nothing after this point reads raw JSON.
 //!
+//! 3. [`supervisor`] runs it: each process is spawned ([`process`]) in its own process group,
+//!    the next one starts once [`verify`] says this one is ready, exits are awaited (never
+//!    polled), and shutdown signals every group at once: SIGTERM, then SIGKILL after
+//!    `graceful_time`, or at once on a second SIGINT.
+//!
 //! [`cli`] is the command-line front; the binary only parses arguments and calls it.
 
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod process;
 pub mod spec;
+pub mod supervisor;
+pub mod verify;
 
 pub use error::Error;
 pub use spec::ManagerSpec;

@@ -1,0 +1,8 @@
+//! Running one child process: spawned in its own process group, its exit awaited (never
+//! polled), and stopped by signalling the whole group.
+
+mod handle;
+mod unix;
+
+pub use handle::{ExitWatch, ProcessEnd, ProcessHandle, SpawnError, Stop};
+pub use unix::Signal;

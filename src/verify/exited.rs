@@ -1,0 +1,30 @@
+use std::time::Duration;
+
+use super::verifier::{Check, Readiness, Reporter, Verifier, seconds};
+use crate::process::ExitWatch;
+
+/// Passes when the process exits with `expect_code` within `timeout` (pymanager's
+/// ExitedVerifier): a one-shot setup step.
+pub struct ExitedVerifier {
+    pub timeout: Duration,
+    pub expect_code: i32,
+}
+
+impl Verifier for ExitedVerifier {
+    fn verify<'a>(&'a self, process: &'a ExitWatch, report: &'a Reporter) -> Check<'a> {
+        Box::pin(async move {
+            report.attempt(&format!(
+                "waiting up to {} for exit code {}",
+                seconds(self.timeout),
+                self.expect_code
+            ));
+            let why = match async_std::future::timeout(self.timeout, process.wait()).await {
+                Ok(end) if end.code() == self.expect_code => return Readiness::Ready,
+                Ok(end) => format!("{end}, expected exit code {}", self.expect_code),
+                Err(_) => format!("did not exit within {}", seconds(self.timeout)),
+            };
+            report.fail(&why);
+            Readiness::Failed(why)
+        })
+    }
+}
