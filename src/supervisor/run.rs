@@ -151,7 +151,7 @@ impl Supervisor {
         self.slots[index].exited = true;
         let spec = &self.slots[index].spec;
         log::info!("{} {end}", spec.name);
-        if self.spec.messages.process_exit && self.status != ManagerStatus::Shutdown {
+        if self.spec.messages.process_exit {
             println!(
                 "rmanager: Process {} exited with code {}",
                 spec.display,
