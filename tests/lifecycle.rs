@@ -2,36 +2,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::time::Duration;
 
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
-use support::{rmanager, run_in, write};
-
-/// Kills the manager's process group if a test fails before it exits.
-struct Manager(Child);
-
-impl Drop for Manager {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // Signal 0 checks existence; a zombie still counts, so look at /proc too.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty() && !stat.contains(") Z ")
-}
-
-fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use support::{Manager, alive, run_in, wait_until, write};
 
 #[test]
 fn processes_start_in_order_each_after_its_verifier_passed() {
@@ -128,34 +101,23 @@ fn sigterm_stops_every_group_and_kills_what_ignores_it() {
             "plain": {"executable": "sleep", "arguments": ["60"]}
         }}"#,
     );
-    let child = rmanager()
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut manager = Manager(child);
-    let mut stdout = BufReader::new(manager.0.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let pids: Vec<i32> = line
-        .trim()
-        .strip_prefix("pids ")
-        .unwrap()
+    let mut manager = Manager::start(dir.path(), &[]);
+    let pids: Vec<i32> = manager
+        .line_starting("pids ")
         .split(' ')
+        .skip(1)
         .map(|p| p.parse().unwrap())
         .collect();
     assert!(pids.iter().all(|&p| alive(p)));
 
-    // SAFETY: kill(2) with plain integers, on the manager this test started.
-    unsafe { libc::kill(manager.0.id() as i32, libc::SIGTERM) };
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let status = manager.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        rest.contains("rmanager: stubborn did not stop within 0.5 s; killed"),
-        "{rest}"
+        run.stdout
+            .contains("rmanager: stubborn did not stop within 0.5 s; killed"),
+        "{}",
+        run.stdout
     );
     wait_until(
         "the shell and its grandchild to be gone",

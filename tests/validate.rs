@@ -156,6 +156,21 @@ fn options_that_exclude_each_other_are_refused() {
 }
 
 #[test]
+fn http_check_urls_must_be_plain_http_and_well_formed() {
+    let text = r#"{"processes": {
+  "a": {"executable": "x", "verifier": {"type": "http", "arguments": {"url": "https://localhost/"}}},
+  "b": {"executable": "x", "verifier": {"type": "http", "arguments": {"url": "http://:80/"}}}}}"#;
+    assert_eq!(
+        stderr_lines(text),
+        [
+            r#"rmanager.json:2:78: /processes/a/verifier/arguments/url: expected a plain http:// URL (rmanager's checks do not speak https), found "https://localhost/""#,
+            r#"rmanager.json:3:78: /processes/b/verifier/arguments/url: "http://:80/" is not a valid URL: empty host"#,
+            "rmanager: rmanager.json: 2 errors",
+        ]
+    );
+}
+
+#[test]
 fn duplicate_process_names_are_detected() {
     let text = "{\"processes\": {\n  \"web\": {\"executable\": \"a\"},\n  \"web\": {\"executable\": \"b\"}\n}}";
     assert_eq!(

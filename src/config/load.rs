@@ -172,6 +172,17 @@ fn duplicate_keys(source: &SourceMap) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// Why the http check cannot request `url`, if it cannot. The schema has checked the
+/// scheme already.
+fn url_problem(url: &str) -> Option<String> {
+    match surf::Url::parse(url) {
+        Err(e) if url.to_ascii_lowercase().starts_with("http://") => {
+            Some(format!("\"{url}\" is not a valid URL: {e}"))
+        }
+        _ => None,
+    }
+}
+
 /// What the schema cannot express: references between parts of the file, and options that
 /// exclude each other. Works on the raw value, so that it runs, and reports, even when the
 /// schema found other problems.
@@ -262,6 +273,14 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
         }
         let type_name = process.pointer("/verifier/type").and_then(Value::as_str);
         if let Some((type_name, kind)) = type_name.and_then(|t| Some((t, VerifierType::find(t)?))) {
+            if kind.short_name == "http" {
+                let url = process
+                    .pointer("/verifier/arguments/url")
+                    .and_then(Value::as_str);
+                if let Some(problem) = url.and_then(url_problem) {
+                    report(format!("{pointer}/verifier/arguments/url"), false, problem);
+                }
+            }
             if type_name != kind.short_name && !loaded(kind.module, kind.class) {
                 report(
                     format!("{pointer}/verifier/type"),

@@ -332,8 +332,13 @@ pub enum VerifierArguments {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpOkArguments {
-    /// The URL to request, such as `http://127.0.0.1:8000/health`.
-    #[schemars(length(min = 1))]
+    /// The plain-http URL to request, such as `http://127.0.0.1:8000/health`; `localhost`
+    /// reaches a service on 127.0.0.1 or on ::1. Redirects are followed.
+    #[schemars(
+        length(min = 1),
+        pattern(r"^[hH][tT][tT][pP]://"),
+        extend("errorMessage" = "expected a plain http:// URL (rmanager's checks do not speak https)")
+    )]
     pub url: String,
 
     /// Seconds to keep trying before the verifier fails.

@@ -2,6 +2,11 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future;
 
+use surf::http::Method;
+use surf::middleware::Redirect;
+use surf::{RequestBuilder, Url};
+
+use super::plain_http::PlainHttp;
 use super::verifier::{Backoff, Check, Readiness, Reporter, Verifier, seconds};
 use crate::process::ExitWatch;
 
@@ -16,12 +21,12 @@ pub struct HttpOkVerifier {
 
 impl HttpOkVerifier {
     /// One request; `Err` says why it did not pass.
-    async fn attempt(&self, client: &surf::Client) -> Result<(), String> {
-        let mut request = client.get(&self.url);
+    async fn attempt(&self, client: &surf::Client, url: &Url) -> Result<(), String> {
+        let mut request = RequestBuilder::new(Method::Get, url.clone());
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        match async_std::future::timeout(self.interval, request).await {
+        match async_std::future::timeout(self.interval, client.send(request)).await {
             Ok(Ok(response)) if response.status().is_success() => Ok(()),
             Ok(Ok(response)) => Err(format!("status {}", u16::from(response.status()))),
             Ok(Err(e)) => Err(e.to_string()),
@@ -44,9 +49,13 @@ impl Verifier for HttpOkVerifier {
 
 impl HttpOkVerifier {
     async fn poll(&self, report: &Reporter) -> Readiness {
-        // The h1 client tries every address a name resolves to, so `localhost` works
-        // whether the service listens on 127.0.0.1 or ::1.
-        let client = surf::Client::new();
+        // Validation checked the URL; this guards the library API.
+        let url = match Url::parse(&self.url) {
+            Ok(url) => url,
+            Err(e) => return Readiness::Failed(format!("{}: not a valid URL: {e}", self.url)),
+        };
+        // Redirects are followed, as pymanager's `requests.get` does.
+        let client = surf::Client::with_http_client(PlainHttp).with(Redirect::default());
         let started = Instant::now();
         let mut backoff = Backoff::new(self.interval);
         let mut attempts = 0;
@@ -57,7 +66,7 @@ impl HttpOkVerifier {
                 self.url,
                 seconds(self.interval)
             ));
-            let why = match self.attempt(&client).await {
+            let why = match self.attempt(&client, &url).await {
                 Ok(()) => return Readiness::Ready,
                 Err(why) => format!("{}: {why}", self.url),
             };

@@ -3,6 +3,7 @@
 
 mod exited;
 mod http;
+mod plain_http;
 mod verifier;
 
 pub use exited::ExitedVerifier;

@@ -2,8 +2,11 @@
 
 #![allow(dead_code)] // each test crate uses its own subset
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
 
 /// The rmanager binary cargo built for these tests.
 pub fn rmanager() -> Command {
@@ -57,4 +60,142 @@ pub fn validate(text: &str) -> Run {
 /// The repository's root, where examples/ and schema/ are.
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The test-service program (tests/support/service.rs).
+pub fn service() -> &'static str {
+    env!("CARGO_BIN_EXE_test-service")
+}
+
+/// A port on 127.0.0.1 that was free a moment ago: the kernel's pick, released for the
+/// test's service to bind.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("an ephemeral port");
+    listener.local_addr().unwrap().port()
+}
+
+/// Whether `pid` is a live process (a zombie counts as gone).
+pub fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
+/// Waits, boundedly, until `done` holds.
+pub fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The longest a test waits for anything; generous, for a loaded 2-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A running rmanager whose stdout is read line by line. Dropping it SIGKILLs the manager,
+/// and its watchdog takes every child with it, so a failing test leaves nothing behind.
+pub struct Manager {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Manager {
+    pub fn start(dir: &Path, args: &[&str]) -> Manager {
+        let mut child = rmanager()
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rmanager starts");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Manager {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next stdout line that starts with `prefix` (earlier lines are kept in `seen`).
+    pub fn line_starting(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => {
+                    self.seen.push(line.clone());
+                    return line;
+                }
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!(
+                    "no line starting with {prefix:?}; stdout so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The number after `prefix` on the next line starting with it (`pid 4242`).
+    pub fn number_after(&mut self, prefix: &str) -> i32 {
+        let line = self.line_starting(prefix);
+        line[prefix.len()..].trim().parse().expect("a number")
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with plain integers, on the manager this test started.
+        unsafe { libc::kill(self.pid(), signal) };
+    }
+
+    /// Waits (boundedly) for the manager to exit; returns its exit code, every stdout line
+    /// and its stderr.
+    pub fn finish(mut self) -> Run {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "rmanager did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
+            self.seen.push(line);
+        }
+        Run {
+            code: status
+                .code()
+                .expect("rmanager exited by itself, not by a signal"),
+            stdout: self.seen.join("\n"),
+            stderr: self.stderr.take().unwrap().join().unwrap(),
+        }
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

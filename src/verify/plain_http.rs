@@ -1,0 +1,187 @@
+//! The surf backend the http check sends its requests through.
+//!
+//! surf's own h1 backend (async-h1) refuses responses that say `HTTP/1.0`, which is what
+//! `python3 -m http.server` and many small development servers send, so a check against
+//! them would never pass. A readiness check needs only the status line and headers (for
+//! redirects), so this backend speaks just enough HTTP/1.x: one connection per request,
+//! the response head read, the body never. It also tries every address a host name
+//! resolves to, so `localhost` works whether the service listens on 127.0.0.1 or ::1.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+
+use async_std::io::{BufReader, prelude::*};
+use async_std::net::{TcpStream, ToSocketAddrs};
+use surf::http::url::{Host, Position};
+use surf::http::{Request, Response, StatusCode};
+use surf::{Error, HttpClient};
+
+/// The most bytes of a response head read before giving up on it.
+const MAX_HEAD_BYTES: u64 = 64 * 1024;
+
+#[derive(Debug, Default)]
+pub struct PlainHttp;
+
+impl HttpClient for PlainHttp {
+    fn send<'a, 'b>(
+        &'a self,
+        request: Request,
+    ) -> Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + 'b>>
+    where
+        'a: 'b,
+    {
+        Box::pin(async move {
+            send(request)
+                .await
+                .map_err(|why| Error::from_str(StatusCode::BadGateway, why))
+        })
+    }
+}
+
+async fn send(request: Request) -> Result<Response, String> {
+    let url = request.url();
+    if url.scheme() != "http" {
+        return Err(format!(
+            "{} URLs are not supported, only http",
+            url.scheme()
+        ));
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addresses: Vec<SocketAddr> = match url.host() {
+        // RFC 6761: `localhost` is loopback, whatever /etc/hosts says; many hosts files
+        // map it to 127.0.0.1 only, while the service may listen on ::1.
+        Some(Host::Domain(name)) if is_localhost(name) => vec![
+            (Ipv4Addr::LOCALHOST, port).into(),
+            (Ipv6Addr::LOCALHOST, port).into(),
+        ],
+        Some(Host::Domain(name)) => (name, port)
+            .to_socket_addrs()
+            .await
+            .map_err(|e| format!("cannot resolve {name}: {}", reason(&e)))?
+            .collect(),
+        Some(Host::Ipv4(ip)) => vec![(ip, port).into()],
+        Some(Host::Ipv6(ip)) => vec![(ip, port).into()],
+        None => return Err("the URL has no host".to_owned()),
+    };
+    let mut stream = connect(&addresses).await?;
+
+    let mut head = format!(
+        "{} {}",
+        request.method(),
+        &url[Position::BeforePath..Position::AfterQuery]
+    );
+    head.push_str(" HTTP/1.1\r\nHost: ");
+    head.push_str(&url[Position::BeforeHost..Position::AfterPort]);
+    head.push_str("\r\nConnection: close\r\n");
+    for (name, values) in request.iter() {
+        for value in values {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| format!("sending the request: {}", reason(&e)))?;
+
+    read_head(stream).await
+}
+
+fn is_localhost(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// Connects to the first address that accepts; the error names every address tried.
+async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, String> {
+    let mut failures = Vec::new();
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => failures.push(format!("{address}: {}", reason(&e))),
+        }
+    }
+    if failures.is_empty() {
+        return Err("the host name resolves to no address".to_owned());
+    }
+    Err(failures.join("; "))
+}
+
+/// An I/O error in the words of a message: "connection refused", not
+/// "Connection refused (os error 111)".
+fn reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or_default();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_owned(),
+    }
+}
+
+/// Reads the status line and headers of a response.
+async fn read_head(stream: TcpStream) -> Result<Response, String> {
+    let mut reader = BufReader::new(stream).take(MAX_HEAD_BYTES);
+    let mut line = String::new();
+    read_line(&mut reader, &mut line).await?;
+    let code = parse_status_line(&line)
+        .ok_or_else(|| format!("not an HTTP/1.x status line: {line:.80}"))?;
+    let status = StatusCode::try_from(code).map_err(|_| format!("status {code}"))?;
+    let mut response = Response::new(status);
+    loop {
+        read_line(&mut reader, &mut line).await?;
+        if line.is_empty() {
+            return Ok(response);
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            response.append_header(name.trim(), value.trim());
+        }
+    }
+}
+
+/// Reads one line into `line`, without its line ending.
+async fn read_line(reader: &mut (impl BufRead + Unpin), line: &mut String) -> Result<(), String> {
+    line.clear();
+    match reader.read_line(line).await {
+        Ok(0) => Err("the connection closed before a complete response".to_owned()),
+        Ok(_) => {
+            line.truncate(line.trim_end_matches(['\r', '\n']).len());
+            Ok(())
+        }
+        Err(e) => Err(format!("reading the response: {}", reason(&e))),
+    }
+}
+
+/// The status code of `HTTP/1.x NNN reason`.
+fn parse_status_line(line: &str) -> Option<u16> {
+    let rest = line.strip_prefix("HTTP/1.")?;
+    let (minor, rest) = rest.split_once(' ')?;
+    if minor.len() != 1 || !minor.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let code = rest.get(..3)?;
+    if !code.bytes().all(|b| b.is_ascii_digit()) || rest.len() > 3 && !rest[3..].starts_with(' ') {
+        return None;
+    }
+    code.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_status_line;
+
+    #[test]
+    fn status_lines_of_both_versions_parse() {
+        assert_eq!(parse_status_line("HTTP/1.0 200 OK"), Some(200));
+        assert_eq!(
+            parse_status_line("HTTP/1.1 503 Service Unavailable"),
+            Some(503)
+        );
+        assert_eq!(parse_status_line("HTTP/1.1 204"), Some(204));
+        assert_eq!(parse_status_line("HTTP/2 200 OK"), None);
+        assert_eq!(parse_status_line("HTTP/1.1 20 OK"), None);
+        assert_eq!(parse_status_line("HTTP/1.1 2000 OK"), None);
+        assert_eq!(parse_status_line("SSH-2.0-OpenSSH"), None);
+    }
+}

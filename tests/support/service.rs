@@ -1,0 +1,123 @@
+//! test-service: the child process the integration tests (and the benchmark) run under
+//! rmanager, so they measure rmanager, not some other program.
+//!
+//! Options, all optional:
+//!   --listen ADDR       serve HTTP on ADDR (127.0.0.1:PORT, [::1]:PORT)
+//!   --delay-ms N        wait N ms before listening
+//!   --status N          answer every request with status N (default 200)
+//!   --ignore-term       ignore SIGTERM
+//!   --grandchild        start `sleep 600` in the same process group
+//!   --print-bytes N     write N bytes to stdout, then N to stderr
+//!   --exit-after-ms N   exit after N ms (with --code, default 0)
+//!   --code N
+//! It prints `pid P` (and `grandchild G`) on stdout first, one line each.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut listen = None;
+    let mut delay = 0;
+    let mut status = 200;
+    let mut ignore_term = false;
+    let mut grandchild = false;
+    let mut print_bytes = 0usize;
+    let mut exit_after = None;
+    let mut code = 0;
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{arg} needs a value")))
+        };
+        match arg.as_str() {
+            "--listen" => listen = Some(value()),
+            "--delay-ms" => delay = number(&value()),
+            "--status" => status = number(&value()),
+            "--ignore-term" => ignore_term = true,
+            "--grandchild" => grandchild = true,
+            "--print-bytes" => print_bytes = number(&value()),
+            "--exit-after-ms" => exit_after = Some(number(&value())),
+            "--code" => code = number(&value()),
+            _ => fail(&format!("unknown option {arg}")),
+        }
+    }
+
+    if ignore_term {
+        // SAFETY: setting a signal disposition to SIG_IGN runs no code of ours.
+        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "pid {}", std::process::id()).unwrap();
+    if grandchild {
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap_or_else(|e| fail(&format!("cannot start sleep: {e}")));
+        writeln!(out, "grandchild {}", child.id()).unwrap();
+        std::thread::spawn(move || child.wait());
+    }
+    out.flush().unwrap();
+    drop(out);
+    if print_bytes > 0 {
+        let chunk = vec![b'x'; 64 * 1024];
+        for stream in [
+            &mut std::io::stdout() as &mut dyn Write,
+            &mut std::io::stderr(),
+        ] {
+            let mut left = print_bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                stream.write_all(&chunk[..n]).unwrap();
+                left -= n;
+            }
+            stream.flush().unwrap();
+        }
+    }
+    if let Some(ms) = exit_after {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            std::process::exit(code);
+        });
+    }
+    std::thread::sleep(Duration::from_millis(delay));
+    match listen {
+        Some(address) => serve(&address, status),
+        None => loop {
+            std::thread::park();
+        },
+    }
+}
+
+fn serve(address: &str, status: u16) -> ! {
+    let listener = TcpListener::bind(address)
+        .unwrap_or_else(|e| fail(&format!("cannot listen on {address}: {e}")));
+    for stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            // Read the request head, then answer and close.
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line == "\r\n" || line == "\n" {
+                    break;
+                }
+                line.clear();
+            }
+            let _ = (&stream).write_all(
+                format!("HTTP/1.0 {status} X\r\nContent-Length: 3\r\n\r\nok\n").as_bytes(),
+            );
+        });
+    }
+    unreachable!("incoming() never ends")
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> T {
+    text.parse()
+        .unwrap_or_else(|_| fail(&format!("not a number: {text}")))
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("test-service: {message}");
+    std::process::exit(64)
+}

@@ -1,0 +1,117 @@
+//! The built-in readiness checks against real services.
+
+mod support;
+
+use std::net::TcpStream;
+
+use support::{Manager, PATIENCE, alive, free_port, service, wait_until, write};
+
+/// A config with an HTTP/1.0 service (as `python3 -m http.server` answers) behind an http
+/// check, and a step after it that marks when it started.
+fn web_then_marker(listen: &str, url: &str, extra: &str) -> String {
+    format!(
+        r#"{{"graceful_time": 5, "processes": {{
+            "web": {{"executable": "{service}", "arguments": ["--listen", "{listen}", {extra} "--delay-ms", "300"],
+                     "verifier": {{"type": "http", "arguments": {{"url": "{url}", "timeout": 20, "interval": 1}}}}}},
+            "after": {{"executable": "touch", "arguments": ["started"]}}
+        }}}}"#,
+        service = service()
+    )
+}
+
+fn passes_and_gates_the_next_process(listen: &str, url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        web_then_marker(listen, url, ""),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    let pid = manager.number_after("pid ");
+    let marker = dir.path().join("started");
+    wait_until("the step after the service", PATIENCE, || marker.exists());
+    // The check passed only once the service answered, so it answers now.
+    TcpStream::connect(listen).expect("the service listens once the next step started");
+
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!alive(pid));
+}
+
+#[test]
+fn http_check_passes_on_an_http_1_0_answer_and_gates_the_next_process() {
+    let port = free_port();
+    passes_and_gates_the_next_process(
+        &format!("127.0.0.1:{port}"),
+        &format!("http://127.0.0.1:{port}/health"),
+    );
+}
+
+#[test]
+fn localhost_reaches_a_service_that_listens_on_ipv6_loopback_only() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    let port = free_port();
+    passes_and_gates_the_next_process(
+        &format!("[::1]:{port}"),
+        &format!("http://localhost:{port}/"),
+    );
+}
+
+#[test]
+fn http_check_failing_exits_5_with_the_last_reason_and_leaves_nothing_running() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"{{"processes": {{
+            "web": {{"executable": "{service}", "arguments": ["--listen", "127.0.0.1:{port}", "--status", "503", "--grandchild"],
+                     "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/", "timeout": 1, "interval": 0.2}}}}}},
+            "never": {{"executable": "touch", "arguments": ["started"]}}
+        }}}}"#,
+        service = service()
+    );
+    write(dir.path(), "rmanager.json", config);
+    let mut manager = Manager::start(dir.path(), &[]);
+    let pids = [
+        manager.number_after("pid "),
+        manager.number_after("grandchild "),
+    ];
+    let run = manager.finish();
+    assert_eq!(run.code, 5);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "rmanager: setup failed: web: http://127.0.0.1:{port}/: status 503 ("
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("started").exists());
+    wait_until(
+        "the service and its grandchild to be gone",
+        PATIENCE,
+        || pids.iter().all(|&p| !alive(p)),
+    );
+}
+
+#[test]
+fn http_check_fails_fast_when_its_process_exits_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"{{"processes": {{
+            "web": {{"executable": "{service}", "arguments": ["--exit-after-ms", "100", "--code", "7"],
+                     "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/", "timeout": 600}}}}}}
+        }}}}"#,
+        service = service(),
+        port = free_port()
+    );
+    write(dir.path(), "rmanager.json", config);
+    let run = Manager::start(dir.path(), &[]).finish();
+    assert_eq!(run.code, 5);
+    assert_eq!(
+        run.stderr,
+        "rmanager: setup failed: web: exited with code 7 before it became ready; stopped everything\n"
+    );
+}
