@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Manager, alive, run_in, wait_until, write};
+use support::{Manager, PATIENCE, alive, run_in, service, wait_until, write};
 
 #[test]
 fn processes_start_in_order_each_after_its_verifier_passed() {
@@ -124,4 +124,32 @@ fn sigterm_stops_every_group_and_kills_what_ignores_it() {
         Duration::from_secs(5),
         || pids.iter().all(|&p| !alive(p)),
     );
+}
+
+/// CI runners SIGKILL whatever they time out: the watchdog then kills every group, including
+/// a grandchild and what a finished setup step left running in the background.
+#[test]
+fn sigkill_of_the_manager_leaves_no_process_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"{{"processes": {{
+            "setup": {{"executable": "sleep 600 & echo background $!", "options": {{"shell": true}},
+                       "verifier": {{"type": "exited"}}}},
+            "service": {{"executable": "{service}", "arguments": ["--grandchild", "--ignore-term"]}}
+        }}}}"#,
+        service = service()
+    );
+    write(dir.path(), "rmanager.json", config);
+    let mut manager = Manager::start(dir.path(), &[]);
+    let pids = [
+        manager.number_after("background "),
+        manager.number_after("pid "),
+        manager.number_after("grandchild "),
+    ];
+    assert!(pids.iter().all(|&p| alive(p)));
+
+    manager.signal(libc::SIGKILL);
+    wait_until("every process to be gone", PATIENCE, || {
+        pids.iter().all(|&p| !alive(p))
+    });
 }

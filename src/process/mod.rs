@@ -3,6 +3,8 @@
 
 mod handle;
 mod unix;
+mod watchdog;
 
 pub use handle::{ExitWatch, ProcessEnd, ProcessHandle, SpawnError, Stop};
 pub use unix::Signal;
+pub use watchdog::Watchdog;

@@ -8,7 +8,7 @@ use signal_hook_async_std::Signals;
 
 use super::ManagerStatus;
 use crate::error::Error;
-use crate::process::{ProcessEnd, ProcessHandle, Stop};
+use crate::process::{ProcessEnd, ProcessHandle, Stop, Watchdog};
 use crate::spec::{ManagerSpec, ProcessSpec};
 use crate::verify::{self, Readiness, Reporter};
 
@@ -32,11 +32,17 @@ struct Supervisor {
     status: ManagerStatus,
     events: Receiver<Event>,
     sender: Sender<Event>,
+    watchdog: Watchdog,
 }
 
 /// Runs a whole environment: launch, wait, shut down. Returns when every process has
 /// ended and been reaped.
 pub async fn run(spec: ManagerSpec) -> Result<(), Error> {
+    // Forked before the signal handlers exist, so the watchdog does not inherit them.
+    let watchdog = Watchdog::start().map_err(|source| Error::Manager {
+        what: "cannot start the watchdog process",
+        source,
+    })?;
     let (sender, events) = channel::unbounded();
     let signals = Signals::new([SIGINT, SIGTERM, SIGQUIT]).map_err(|source| Error::Manager {
         what: "cannot install signal handlers",
@@ -59,6 +65,7 @@ pub async fn run(spec: ManagerSpec) -> Result<(), Error> {
         status: ManagerStatus::Booting,
         events,
         sender,
+        watchdog,
     };
     let result = supervisor.launch().await;
     if matches!(result, Ok(true)) {
@@ -94,6 +101,7 @@ impl Supervisor {
                 process: spec.name.clone(),
                 reason: e.to_string(),
             })?;
+            self.watchdog.watch(handle.pid());
             let handle = Arc::new(handle);
             let watch = handle.exit().clone();
             let sender = self.sender.clone();
@@ -188,13 +196,14 @@ impl Supervisor {
                             crate::verify::seconds_text(grace)
                         );
                     }
+                    handle.pid()
                 })
             })
             .collect();
         let mut force = Some(force);
         let all_stopped = async {
             for stop in stops {
-                stop.await;
+                self.watchdog.forget(stop.await);
             }
         };
         let escalate = async {

@@ -1,0 +1,147 @@
+//! The guarantee that no process group outlives rmanager, even when rmanager is killed
+//! with SIGKILL and runs no code of its own at all.
+//!
+//! PR_SET_PDEATHSIG would reach only the direct children, not what a shell command started,
+//! so the watchdog works on whole groups instead: a small process forked from rmanager that
+//! holds the read end of a pipe. rmanager writes each group it starts (and each it has
+//! stopped) into the pipe; when the pipe reaches end-of-file, because rmanager exited or
+//! died, the watchdog SIGKILLs every group still recorded and exits. The kernel closes the
+//! pipe of a dead process at once, so the groups die within milliseconds.
+//!
+//! The watchdog is forked rather than executed, so it works as well when rmanager is a
+//! library inside a test binary. After fork(2) in a multi-threaded process the child may
+//! call only async-signal-safe functions: it uses read, kill, signal, setpgid and _exit, and
+//! keeps its records on the stack.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::FromRawFd;
+
+/// The most groups one watchdog guards at once; a process group per managed process.
+const CAPACITY: usize = 4096;
+
+/// A running watchdog. Dropping it closes the pipe: the watchdog kills what is still
+/// recorded (nothing, after a complete shutdown) and is reaped.
+pub struct Watchdog {
+    pid: libc::pid_t,
+    pipe: Option<File>,
+}
+
+impl Watchdog {
+    pub fn start() -> io::Result<Watchdog> {
+        let mut fds = [0; 2];
+        // CLOEXEC: a child that inherited the write end would keep the pipe open forever.
+        // SAFETY: pipe2 writes two descriptors into the array it is given.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let [read_end, write_end] = fds;
+        // SAFETY: the child runs only `guard`, which calls async-signal-safe functions.
+        match unsafe { libc::fork() } {
+            -1 => {
+                let error = io::Error::last_os_error();
+                // SAFETY: both descriptors are ours and open.
+                unsafe {
+                    libc::close(read_end);
+                    libc::close(write_end);
+                }
+                Err(error)
+            }
+            0 => {
+                // SAFETY: in the child, right after fork; the descriptors are its copies.
+                unsafe {
+                    libc::close(write_end);
+                    guard(read_end)
+                }
+            }
+            pid => {
+                // SAFETY: the read end is ours and open; the write end now has one owner.
+                unsafe { libc::close(read_end) };
+                let pipe = unsafe { File::from_raw_fd(write_end) };
+                Ok(Watchdog {
+                    pid,
+                    pipe: Some(pipe),
+                })
+            }
+        }
+    }
+
+    /// Records a group to kill if rmanager dies.
+    pub fn watch(&self, pgid: u32) {
+        self.send(pgid as i32);
+    }
+
+    /// Forgets a group that has been stopped (its id may be reused).
+    pub fn forget(&self, pgid: u32) {
+        self.send(-(pgid as i32));
+    }
+
+    fn send(&self, record: i32) {
+        // A write of at most PIPE_BUF bytes is atomic, so records never interleave.
+        if let Some(mut pipe) = self.pipe.as_ref() {
+            if let Err(e) = pipe.write_all(&record.to_ne_bytes()) {
+                log::warn!("the watchdog is gone ({e}); groups may outlive a killed rmanager");
+            }
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.pipe.take());
+        // It exits as soon as it sees end-of-file, so this wait is short.
+        // SAFETY: waitpid on the child we forked.
+        unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+    }
+}
+
+/// The watchdog's whole life: collect records until end-of-file, then kill.
+///
+/// # Safety
+/// Call only in a freshly forked child, with `fd` the read end of the pipe.
+unsafe fn guard(fd: libc::c_int) -> ! {
+    // SAFETY: async-signal-safe calls on plain integers.
+    unsafe {
+        // Its own group, so that a Ctrl-C at the terminal (meant for rmanager, which then
+        // shuts down properly) does not reach the watchdog; and no inherited handlers.
+        libc::setpgid(0, 0);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGQUIT, libc::SIGHUP] {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+        let mut groups = [0 as libc::pid_t; CAPACITY];
+        let mut count = 0;
+        let mut record = [0u8; 4];
+        let mut filled = 0;
+        loop {
+            let n = libc::read(fd, record[filled..].as_mut_ptr().cast(), 4 - filled);
+            if n < 0 && *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                break;
+            }
+            filled += n as usize;
+            if filled < 4 {
+                continue;
+            }
+            filled = 0;
+            match i32::from_ne_bytes(record) {
+                pgid if pgid > 0 && count < CAPACITY => {
+                    groups[count] = pgid;
+                    count += 1;
+                }
+                pgid if pgid < 0 => {
+                    if let Some(i) = groups[..count].iter().position(|&g| g == -pgid) {
+                        count -= 1;
+                        groups[i] = groups[count];
+                    }
+                }
+                _ => {}
+            }
+        }
+        for &pgid in &groups[..count] {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        libc::_exit(0)
+    }
+}
