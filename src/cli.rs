@@ -6,8 +6,14 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use futures_lite::{StreamExt, future};
+use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
+use signal_hook_async_std::Signals;
+
 use crate::config;
 use crate::error::{Error, exit_code};
+use crate::spec::ManagerSpec;
+use crate::supervisor::Manager;
 
 /// Launch the processes a test environment needs, wait until each is ready, control them
 /// over HTTP, and shut them all down together.
@@ -81,11 +87,42 @@ impl Cli {
             );
             return exit_code::OK;
         }
-        match async_std::task::block_on(crate::supervisor::run(spec)) {
+        match async_std::task::block_on(run(spec)) {
             Ok(()) => exit_code::OK,
             Err(error) => report(&error),
         }
     }
+}
+
+/// Runs the environment in the foreground until it has shut down. SIGINT, SIGTERM and
+/// SIGQUIT start a graceful shutdown; a second SIGINT kills everything at once.
+async fn run(spec: ManagerSpec) -> Result<(), Error> {
+    // Started before the signal handlers exist, so its watchdog does not inherit them.
+    let manager = Manager::start(spec)?;
+    let signals = Signals::new([SIGINT, SIGTERM, SIGQUIT]).map_err(|source| Error::Manager {
+        what: "cannot install signal handlers",
+        source,
+    })?;
+    let handle = signals.handle();
+    let forward = async {
+        let mut signals = signals;
+        let mut asked = false;
+        while let Some(signal) = signals.next().await {
+            if !asked {
+                manager.shutdown();
+                asked = true;
+            } else if signal == SIGINT {
+                manager.force_shutdown();
+            }
+        }
+    };
+    let result = future::race(manager.wait(), async {
+        forward.await;
+        unreachable!("the signal stream ends only after its handle is closed")
+    })
+    .await;
+    handle.close();
+    result
 }
 
 /// Prints an error to stderr and returns its exit code.

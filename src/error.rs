@@ -50,6 +50,8 @@ pub enum Error {
         process: String,
         reason: String,
     },
+    /// A shutdown was asked for before every process was ready.
+    Interrupted,
     /// rmanager itself could not set up (signal handlers, ...).
     Manager {
         what: &'static str,
@@ -64,7 +66,9 @@ impl Error {
             Error::ConfigUnreadable { .. } => exit_code::CONFIG_UNREADABLE,
             Error::ConfigInvalid { .. } => exit_code::CONFIG_INVALID,
             Error::NoProcesses { .. } => exit_code::NO_PROCESSES,
-            Error::Setup { .. } | Error::Manager { .. } => exit_code::SETUP_FAILED,
+            Error::Setup { .. } | Error::Interrupted | Error::Manager { .. } => {
+                exit_code::SETUP_FAILED
+            }
         }
     }
 }
@@ -106,6 +110,7 @@ impl fmt::Display for Error {
                     "rmanager: setup failed: {process}: {reason}; stopped everything"
                 )
             }
+            Error::Interrupted => f.write_str("rmanager: shut down before every process was ready"),
             Error::Manager { what, source } => write!(f, "rmanager: {what}: {source}"),
         }
     }

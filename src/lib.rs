@@ -14,13 +14,17 @@
 //! 3. [`supervisor`] runs it: each process is spawned ([`process`]) in its own process group,
 //!    the next one starts once [`verify`] says this one is ready, exits are awaited (never
 //!    polled), and shutdown signals every group at once: SIGTERM, then SIGKILL after
-//!    `graceful_time`, or at once on a second SIGINT.
+//!    `graceful_time`, or at once when forced. [`supervisor::Manager`] is the handle to a
+//!    running environment: status, process list, restart, shutdown.
 //!
-//! [`cli`] is the command-line front; the binary only parses arguments and calls it.
+//! [`cli`] is the command-line front (it turns signals into shutdown requests); the binary
+//! only parses arguments and calls it. Rust test suites use [`config::load`] (or
+//! [`config::load_str`]) and [`supervisor::Manager`] directly, as a fixture.
 
 pub mod cli;
 pub mod config;
 pub mod error;
+mod latch;
 pub mod process;
 pub mod spec;
 pub mod supervisor;

@@ -41,8 +41,19 @@ pub fn choose_file(named: Option<&Path>) -> PathBuf {
 pub fn load(path: &Path) -> Result<ManagerSpec, Error> {
     let bytes = read(path)?;
     let config = check(path, &bytes)?;
+    Ok(resolve(&config))
+}
+
+fn resolve(config: &ConfigFile) -> ManagerSpec {
     let shell = std::env::var("SHELL").ok();
-    Ok(ManagerSpec::resolve(&config, shell.as_deref()))
+    ManagerSpec::resolve(config, shell.as_deref())
+}
+
+/// Checks and resolves a configuration given as text (for the library API; messages name
+/// it `<string>`).
+pub fn load_str(text: &str) -> Result<ManagerSpec, Error> {
+    let config = check(Path::new("<string>"), text.as_bytes())?;
+    Ok(resolve(&config))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {

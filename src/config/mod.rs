@@ -5,4 +5,4 @@ pub mod model;
 pub mod schema;
 pub mod source;
 
-pub use load::{choose_file, load};
+pub use load::{choose_file, load, load_str};

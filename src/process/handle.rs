@@ -5,13 +5,13 @@ use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_std::channel;
 use futures_lite::future;
 
 use super::unix::{Signal, signal_group};
+use crate::latch::Latch;
 use crate::spec::{Command, EnvironmentFile, Output, ProcessSpec};
 
 /// How a process ended.
@@ -78,22 +78,17 @@ impl fmt::Display for SpawnError {
 
 /// Lets any number of tasks await one process's end.
 #[derive(Clone)]
-pub struct ExitWatch {
-    end: Arc<OnceLock<ProcessEnd>>,
-    // Never carries a message: it closes when the process has ended and `end` is set.
-    closed: channel::Receiver<()>,
-}
+pub struct ExitWatch(Arc<Latch<ProcessEnd>>);
 
 impl ExitWatch {
     /// Waits until the process has ended and been reaped.
     pub async fn wait(&self) -> ProcessEnd {
-        let _ = self.closed.recv().await;
-        *self.end.get().expect("set before the channel closes")
+        self.0.wait().await
     }
 
     /// The end, if the process has ended.
     pub fn ended(&self) -> Option<ProcessEnd> {
-        self.end.get().copied()
+        self.0.get()
     }
 }
 
@@ -144,12 +139,8 @@ impl ProcessHandle {
         })?;
         let pid = child.id();
 
-        let end = Arc::new(OnceLock::new());
-        let (closer, closed) = channel::bounded::<()>(1);
-        let watch = ExitWatch {
-            end: end.clone(),
-            closed,
-        };
+        let end = Arc::new(Latch::new());
+        let watch = ExitWatch(end.clone());
         async_std::task::spawn(async move {
             // status() is driven by SIGCHLD, not by polling, and reaps the child.
             let end_state = match child.status().await {
@@ -163,8 +154,7 @@ impl ProcessHandle {
                     ProcessEnd::Exited(-1)
                 }
             };
-            let _ = end.set(end_state);
-            drop(closer);
+            end.set(end_state);
         });
         Ok(ProcessHandle { pid, exit: watch })
     }
@@ -178,12 +168,8 @@ impl ProcessHandle {
     }
 
     /// Stops the whole process group: SIGTERM, then SIGKILL after `grace`, or at once when
-    /// `force` closes. Returns how the leader ended and how it was stopped.
-    pub async fn terminate(
-        &self,
-        grace: Duration,
-        force: &channel::Receiver<()>,
-    ) -> (ProcessEnd, Stop) {
+    /// `force` is set. Returns how the leader ended and how it was stopped.
+    pub async fn terminate(&self, grace: Duration, force: &Latch<()>) -> (ProcessEnd, Stop) {
         let mut stop = Stop::Graceful;
         if self.exit.ended().is_none() {
             self.signal(if grace.is_zero() {
@@ -198,7 +184,7 @@ impl ProcessHandle {
                         Err(Stop::AfterGrace)
                     },
                     async {
-                        let _ = force.recv().await;
+                        force.wait().await;
                         Err(Stop::Forced)
                     },
                 )

@@ -1,125 +1,198 @@
-use std::sync::Arc;
+//! The supervisor task: the one place that launches the environment, records exits and runs
+//! the shutdown. Everything else reaches it as an [`Event`]; what it knows is kept in
+//! [`Shared`], so that reading the state never waits for the task.
 
-use async_std::channel::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_std::channel::{Receiver, Sender};
 use async_std::task;
-use futures_lite::{StreamExt, future};
-use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
-use signal_hook_async_std::Signals;
+use futures_lite::future;
 
-use super::ManagerStatus;
-use crate::error::Error;
-use crate::process::{ProcessEnd, ProcessHandle, Stop, Watchdog};
-use crate::spec::{ManagerSpec, ProcessSpec};
+use super::{ManagerStatus, ProcessState, RunState};
+use crate::latch::Latch;
+use crate::process::{ProcessEnd, ProcessHandle, SpawnError, Stop, Watchdog};
+use crate::spec::ManagerSpec;
 use crate::verify::{self, Readiness, Reporter};
 
-/// What reaches the supervisor from outside.
-enum Event {
-    Exited { index: usize, end: ProcessEnd },
-    Signal(i32),
+/// What reaches the supervisor task.
+pub(super) enum Event {
+    Exited {
+        index: usize,
+        pid: u32,
+        end: ProcessEnd,
+    },
+    /// A restart ended: whether every process has now ended may have changed.
+    RestartFinished,
+    Shutdown,
+    /// Kill everything now (a second SIGINT).
+    ForceShutdown,
 }
 
-/// One process's slot: its spec and, once started, its handle.
-struct Slot {
-    spec: ProcessSpec,
-    handle: Option<Arc<ProcessHandle>>,
-    /// Its exit event has been handled (the handle knows of the exit a moment earlier).
-    exited: bool,
+/// How the launch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Launch {
+    Ready,
+    Failed {
+        process: String,
+        reason: String,
+    },
+    /// A shutdown was asked for before every process was ready.
+    Interrupted,
 }
 
-struct Supervisor {
-    spec: ManagerSpec,
-    slots: Vec<Slot>,
-    status: ManagerStatus,
-    events: Receiver<Event>,
-    sender: Sender<Event>,
-    watchdog: Watchdog,
+/// What the supervisor task, restarts and the library handle share.
+pub(super) struct Shared {
+    pub spec: ManagerSpec,
+    pub state: Mutex<State>,
+    pub events: Sender<Event>,
+    pub launched: Latch<Launch>,
+    /// Set when the environment has shut down, every process reaped.
+    pub finished: Latch<Launch>,
+    /// Set, under the state lock, when shutdown begins: from then on no process starts.
+    pub shutting_down: Latch<()>,
+    pub forced: Latch<()>,
+    pub watchdog: Watchdog,
+    /// Held for the whole of a restart, so restarts of one process never overlap.
+    pub restarts: Vec<async_std::sync::Mutex<()>>,
+    pub reporter: Reporter,
 }
 
-/// Runs a whole environment: launch, wait, shut down. Returns when every process has
-/// ended and been reaped.
-pub async fn run(spec: ManagerSpec) -> Result<(), Error> {
-    // Forked before the signal handlers exist, so the watchdog does not inherit them.
-    let watchdog = Watchdog::start().map_err(|source| Error::Manager {
-        what: "cannot start the watchdog process",
-        source,
-    })?;
-    let (sender, events) = channel::unbounded();
-    let signals = Signals::new([SIGINT, SIGTERM, SIGQUIT]).map_err(|source| Error::Manager {
-        what: "cannot install signal handlers",
-        source,
-    })?;
-    let signal_handle = signals.handle();
-    task::spawn(forward_signals(signals, sender.clone()));
-    let slots = spec
-        .processes
-        .iter()
-        .map(|p| Slot {
-            spec: p.clone(),
-            handle: None,
-            exited: false,
-        })
-        .collect();
-    let mut supervisor = Supervisor {
-        spec,
-        slots,
-        status: ManagerStatus::Booting,
-        events,
-        sender,
-        watchdog,
-    };
-    let result = supervisor.launch().await;
-    if matches!(result, Ok(true)) {
-        supervisor.status = ManagerStatus::Running;
+pub(super) struct State {
+    pub status: ManagerStatus,
+    pub slots: Vec<Slot>,
+}
+
+/// One process's current incarnation.
+#[derive(Default)]
+pub(super) struct Slot {
+    pub handle: Option<Arc<ProcessHandle>>,
+    /// Its exit has been handled (the handle knows of the exit a moment earlier).
+    pub reported: bool,
+    pub restarting: bool,
+}
+
+/// Why a process could not be (re)started.
+pub(super) enum StartError {
+    Spawn(SpawnError),
+    ShuttingDown,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock; if some did, its data is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn process_state(&self, state: &State, index: usize) -> ProcessState {
+        let spec = &self.spec.processes[index];
+        let run = match &state.slots[index].handle {
+            None => RunState::NotStarted,
+            Some(handle) => match handle.exit().ended() {
+                None => RunState::Running { pid: handle.pid() },
+                Some(end) => RunState::Terminated { code: end.code() },
+            },
+        };
+        ProcessState {
+            id: index + 1,
+            name: spec.name.clone(),
+            command: spec.display.clone(),
+            run,
+        }
+    }
+
+    /// Spawns process `index` and makes it the slot's current one, unless shutdown began.
+    pub async fn start_process(&self, index: usize) -> Result<Arc<ProcessHandle>, StartError> {
+        let spec = &self.spec.processes[index];
+        log::info!("launching {} ({})", spec.name, spec.display);
+        let handle = Arc::new(
+            ProcessHandle::spawn(spec)
+                .await
+                .map_err(StartError::Spawn)?,
+        );
+        self.watchdog.watch(handle.pid());
+        {
+            let mut state = self.lock();
+            if self.shutting_down.get().is_none() {
+                state.slots[index] = Slot {
+                    handle: Some(handle.clone()),
+                    reported: false,
+                    restarting: state.slots[index].restarting,
+                };
+                drop(state);
+                let (watch, pid, events) =
+                    (handle.exit().clone(), handle.pid(), self.events.clone());
+                task::spawn(async move {
+                    let end = watch.wait().await;
+                    let _ = events.send(Event::Exited { index, pid, end }).await;
+                });
+                return Ok(handle);
+            }
+        }
+        // Shutdown collected the processes before this one was recorded: stop it here.
+        self.stop(&spec.name, &handle, Duration::ZERO).await;
+        Err(StartError::ShuttingDown)
+    }
+
+    /// Stops a process's group (SIGTERM, SIGKILL after `grace`, or at once when forced),
+    /// says so when it had to be killed, and tells the watchdog it is gone.
+    pub async fn stop(&self, name: &str, handle: &ProcessHandle, grace: Duration) {
+        let (_, stop) = handle.terminate(grace, &self.forced).await;
+        if stop == Stop::AfterGrace {
+            println!(
+                "rmanager: {name} did not stop within {}; killed",
+                verify::seconds_text(grace)
+            );
+        }
+        self.watchdog.forget(handle.pid());
+    }
+
+    fn force(&self) {
+        self.lock().status = ManagerStatus::ForceShutdown;
+        self.forced.set(());
+    }
+}
+
+/// Runs a whole environment: launch, wait, shut down; sets `finished` once every process
+/// has ended and been reaped.
+pub(super) async fn run(shared: Arc<Shared>, events: Receiver<Event>) {
+    let supervisor = Supervisor { shared, events };
+    let launch = supervisor.launch().await;
+    if launch == Launch::Ready {
+        supervisor.shared.lock().status = ManagerStatus::Running;
         log::info!("every process is ready");
+    }
+    supervisor.shared.launched.set(launch.clone());
+    if launch == Launch::Ready {
         supervisor.wait().await;
     }
     supervisor.shutdown().await;
-    signal_handle.close();
-    result.map(|_| ())
+    supervisor.shared.finished.set(launch);
 }
 
-async fn forward_signals(mut signals: Signals, sender: Sender<Event>) {
-    while let Some(signal) = signals.next().await {
-        if sender.send(Event::Signal(signal)).await.is_err() {
-            break;
-        }
-    }
+struct Supervisor {
+    shared: Arc<Shared>,
+    events: Receiver<Event>,
 }
 
 impl Supervisor {
-    /// Starts the processes in file order, each after the previous one is ready. Returns
-    /// whether all are up: false when a signal interrupted the launch.
-    async fn launch(&mut self) -> Result<bool, Error> {
-        self.status = ManagerStatus::Launching;
-        let reporter = Reporter {
-            messages: self.spec.messages,
-        };
-        for index in 0..self.slots.len() {
-            let spec = &self.slots[index].spec;
-            log::info!("launching {} ({})", spec.name, spec.display);
-            let handle = ProcessHandle::spawn(spec).await.map_err(|e| Error::Setup {
+    /// Starts the processes in file order, each after the previous one is ready.
+    async fn launch(&self) -> Launch {
+        self.shared.lock().status = ManagerStatus::Launching;
+        for (index, spec) in self.shared.spec.processes.iter().enumerate() {
+            let failed = |reason: String| Launch::Failed {
                 process: spec.name.clone(),
-                reason: e.to_string(),
-            })?;
-            self.watchdog.watch(handle.pid());
-            let handle = Arc::new(handle);
-            let watch = handle.exit().clone();
-            let sender = self.sender.clone();
-            task::spawn(async move {
-                let end = watch.wait().await;
-                let _ = sender.send(Event::Exited { index, end }).await;
-            });
-            self.slots[index].handle = Some(handle.clone());
-
-            let Some(verifier) = self.slots[index]
-                .spec
-                .verifier
-                .as_ref()
-                .map(verify::for_spec)
-            else {
+                reason,
+            };
+            let handle = match self.shared.start_process(index).await {
+                Ok(handle) => handle,
+                Err(StartError::Spawn(e)) => return failed(e.to_string()),
+                Err(StartError::ShuttingDown) => return Launch::Interrupted,
+            };
+            let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
                 continue;
             };
-            let mut check = verifier.verify(handle.exit(), &reporter);
+            let mut check = verifier.verify(handle.exit(), &self.shared.reporter);
             loop {
                 let step = future::race(async { Ok((&mut check).await) }, async {
                     Err(self.events.recv().await)
@@ -127,39 +200,71 @@ impl Supervisor {
                 .await;
                 match step {
                     Ok(Readiness::Ready) => {
-                        log::info!("{} is ready", self.slots[index].spec.name);
+                        log::info!("{} is ready", spec.name);
                         break;
                     }
-                    Ok(Readiness::Failed(reason)) => {
-                        return Err(Error::Setup {
-                            process: self.slots[index].spec.name.clone(),
-                            reason,
-                        });
+                    Ok(Readiness::Failed(reason)) => return failed(reason),
+                    Err(Ok(event)) => {
+                        if self.handle(event) {
+                            return Launch::Interrupted;
+                        }
                     }
-                    Err(Ok(Event::Exited { index, end })) => self.exited(index, end),
-                    Err(Ok(Event::Signal(_))) => return Ok(false),
-                    Err(Err(_)) => unreachable!("the supervisor holds a sender"),
+                    Err(Err(_)) => unreachable!("Shared holds a sender"),
                 }
             }
         }
-        Ok(true)
+        Launch::Ready
     }
 
-    /// Waits until every process has ended (unless keep-alive) or a signal asks to stop.
-    async fn wait(&mut self) {
-        while self.spec.keep_alive || self.slots.iter().any(|s| s.handle.is_some() && !s.exited) {
+    /// Waits until every process has ended (unless keep-alive) or shutdown is asked for.
+    async fn wait(&self) {
+        while self.shared.spec.keep_alive || !self.all_ended() {
             match self.events.recv().await {
-                Ok(Event::Exited { index, end }) => self.exited(index, end),
-                Ok(Event::Signal(_)) | Err(_) => return,
+                Ok(event) => {
+                    if self.handle(event) {
+                        return;
+                    }
+                }
+                Err(_) => unreachable!("Shared holds a sender"),
             }
         }
     }
 
-    fn exited(&mut self, index: usize, end: ProcessEnd) {
-        self.slots[index].exited = true;
-        let spec = &self.slots[index].spec;
+    /// Handles an event outside shutdown; returns whether it asks for shutdown.
+    fn handle(&self, event: Event) -> bool {
+        match event {
+            Event::Exited { index, pid, end } => self.exited(index, pid, end),
+            Event::RestartFinished => {}
+            Event::Shutdown => return true,
+            Event::ForceShutdown => {
+                self.shared.force();
+                return true;
+            }
+        }
+        false
+    }
+
+    fn all_ended(&self) -> bool {
+        self.shared
+            .lock()
+            .slots
+            .iter()
+            .all(|s| s.reported && !s.restarting)
+    }
+
+    fn exited(&self, index: usize, pid: u32, end: ProcessEnd) {
+        let mut state = self.shared.lock();
+        let slot = &mut state.slots[index];
+        if slot.handle.as_ref().map(|h| h.pid()) != Some(pid) {
+            return; // an incarnation a restart replaced
+        }
+        slot.reported = true;
+        // Ends rmanager caused itself are not news.
+        let stopped = slot.restarting || self.shared.shutting_down.get().is_some();
+        drop(state);
+        let spec = &self.shared.spec.processes[index];
         log::info!("{} {end}", spec.name);
-        if self.spec.messages.process_exit {
+        if self.shared.spec.messages.process_exit && !stopped {
             println!(
                 "rmanager: Process {} exited with code {}",
                 spec.display,
@@ -168,49 +273,53 @@ impl Supervisor {
         }
     }
 
-    /// Stops every process group at once: SIGTERM, SIGKILL after graceful_time; a SIGINT
-    /// meanwhile kills everything at once.
-    async fn shutdown(&mut self) {
-        self.status = ManagerStatus::Shutdown;
-        let running: Vec<_> = self
-            .slots
-            .iter()
-            .filter_map(|s| Some((s.spec.name.clone(), s.handle.clone()?)))
-            .collect();
-        if running.iter().any(|(_, h)| h.exit().ended().is_none()) {
+    /// Stops every process group at once: SIGTERM, SIGKILL after graceful_time; a forced
+    /// shutdown meanwhile kills everything at once.
+    async fn shutdown(&self) {
+        let shared = &self.shared;
+        let handles: Vec<_> = {
+            let mut state = shared.lock();
+            if state.status != ManagerStatus::ForceShutdown {
+                state.status = ManagerStatus::Shutdown;
+            }
+            shared.shutting_down.set(());
+            state
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(index, slot)| Some((index, slot.handle.clone()?)))
+                .collect()
+        };
+        if handles.iter().any(|(_, h)| h.exit().ended().is_none()) {
             println!(
                 "rmanager: shutting down gracefully (SIGINT again to kill everything at once)"
             );
         }
-        let (force, forced) = channel::bounded::<()>(1);
-        let grace = self.spec.graceful_time;
-        let stops: Vec<_> = running
+        let stops: Vec<_> = handles
             .into_iter()
-            .map(|(name, handle)| {
-                let forced = forced.clone();
+            .map(|(index, handle)| {
+                let shared = shared.clone();
                 task::spawn(async move {
-                    let (_, stop) = handle.terminate(grace, &forced).await;
-                    if stop == Stop::AfterGrace {
-                        println!(
-                            "rmanager: {name} did not stop within {}; killed",
-                            crate::verify::seconds_text(grace)
-                        );
-                    }
-                    handle.pid()
+                    let name = &shared.spec.processes[index].name;
+                    shared.stop(name, &handle, shared.spec.graceful_time).await;
                 })
             })
             .collect();
-        let mut force = Some(force);
         let all_stopped = async {
             for stop in stops {
-                self.watchdog.forget(stop.await);
+                stop.await;
+            }
+            // A restart under way stops what it started once it sees the shutdown.
+            for restart in &shared.restarts {
+                let _ = restart.lock().await;
             }
         };
         let escalate = async {
             while let Ok(event) = self.events.recv().await {
-                if matches!(event, Event::Signal(SIGINT)) {
-                    self.status = ManagerStatus::ForceShutdown;
-                    force.take();
+                match event {
+                    Event::ForceShutdown => shared.force(),
+                    Event::Exited { index, pid, end } => self.exited(index, pid, end),
+                    Event::Shutdown | Event::RestartFinished => {}
                 }
             }
         };

@@ -1,0 +1,104 @@
+//! Restarting one process: stop it gracefully, start it again from its spec, verify it
+//! again. Runs on the caller's task, beside the supervisor task, so that the rest of the
+//! environment (and the control API) carries on meanwhile.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures_lite::future;
+
+use super::ProcessState;
+use super::run::{Event, Shared, StartError};
+use crate::verify::{self, Readiness};
+
+/// Why a restart did not happen or did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestartError {
+    /// No process has this id.
+    NotFound(usize),
+    /// The environment is still starting; restarts wait until it is running.
+    Launching,
+    ShuttingDown,
+    /// It could not be started again, or did not become ready; why, in words that follow
+    /// its name.
+    Failed {
+        process: String,
+        reason: String,
+    },
+}
+
+impl fmt::Display for RestartError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            RestartError::NotFound(id) => write!(f, "Process with id '{id}' not found."),
+            RestartError::Launching => f.write_str("The environment is still starting."),
+            // pymanager's words.
+            RestartError::ShuttingDown => f.write_str("Process is in shutdown."),
+            RestartError::Failed { process, reason } => write!(f, "{process}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for RestartError {}
+
+pub(super) async fn restart(
+    shared: &Arc<Shared>,
+    index: usize,
+) -> Result<ProcessState, RestartError> {
+    let _serial = shared.restarts[index].lock().await;
+    let old = {
+        let mut state = shared.lock();
+        if shared.shutting_down.get().is_some() {
+            return Err(RestartError::ShuttingDown);
+        }
+        if shared.launched.get().is_none() {
+            return Err(RestartError::Launching);
+        }
+        state.slots[index].restarting = true;
+        state.slots[index].handle.clone()
+    };
+    let result = replace(shared, index, old).await;
+    let state = {
+        let mut state = shared.lock();
+        state.slots[index].restarting = false;
+        shared.process_state(&state, index)
+    };
+    let _ = shared.events.try_send(Event::RestartFinished);
+    result.map(|()| state)
+}
+
+async fn replace(
+    shared: &Arc<Shared>,
+    index: usize,
+    old: Option<Arc<crate::process::ProcessHandle>>,
+) -> Result<(), RestartError> {
+    let spec = &shared.spec.processes[index];
+    let failed = |reason: String| RestartError::Failed {
+        process: spec.name.clone(),
+        reason,
+    };
+    log::info!("restarting {}", spec.name);
+    if let Some(old) = old {
+        shared
+            .stop(&spec.name, &old, shared.spec.graceful_time)
+            .await;
+    }
+    let handle = match shared.start_process(index).await {
+        Ok(handle) => handle,
+        Err(StartError::Spawn(e)) => return Err(failed(e.to_string())),
+        Err(StartError::ShuttingDown) => return Err(RestartError::ShuttingDown),
+    };
+    let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
+        return Ok(());
+    };
+    let check = async { Some(verifier.verify(handle.exit(), &shared.reporter).await) };
+    let shutdown = async {
+        shared.shutting_down.wait().await;
+        None
+    };
+    match future::race(check, shutdown).await {
+        Some(Readiness::Ready) => Ok(()),
+        Some(Readiness::Failed(reason)) => Err(failed(reason)),
+        None => Err(RestartError::ShuttingDown),
+    }
+}
