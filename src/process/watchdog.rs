@@ -10,8 +10,8 @@
 //!
 //! The watchdog is forked rather than executed, so it works as well when rmanager is a
 //! library inside a test binary. After fork(2) in a multi-threaded process the child may
-//! call only async-signal-safe functions: it uses read, kill, signal, setpgid and _exit, and
-//! keeps its records on the stack.
+//! call only async-signal-safe functions: it makes plain system calls (dup2, close, read,
+//! kill, signal, setpgid, _exit) and keeps its records on the stack.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -102,6 +102,24 @@ impl Drop for Watchdog {
 unsafe fn guard(fd: libc::c_int) -> ! {
     // SAFETY: async-signal-safe calls on plain integers.
     unsafe {
+        // Keep only the pipe, as stdin. Every other descriptor is a copy that would keep
+        // something open for as long as the watchdog lives: rmanager's stdout, a listening
+        // socket, or the pipe of another watchdog forked in the same process (each would
+        // then wait for the other's end-of-file forever).
+        if fd != 0 {
+            libc::dup2(fd, 0);
+        }
+        if libc::syscall(libc::SYS_close_range, 1u32, u32::MAX, 0u32) != 0 {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            for other in 1..limit.rlim_cur.min(1 << 20) as libc::c_int {
+                libc::close(other);
+            }
+        }
+        let fd = 0;
         // Its own group, so that a Ctrl-C at the terminal (meant for rmanager, which then
         // shuts down properly) does not reach the watchdog; and no inherited handlers.
         libc::setpgid(0, 0);

@@ -10,10 +10,14 @@
 //!   --print-bytes N     write N bytes to stdout, then N to stderr
 //!   --exit-after-ms N   exit after N ms (with --code, default 0)
 //!   --code N
+//!   --log FILE          append `start` to FILE before listening, and `stop` on SIGTERM
+//!                       (then exit 0)
 //! It prints `pid P` (and `grandchild G`) on stdout first, one line each.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::os::fd::IntoRawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 fn main() {
@@ -26,6 +30,7 @@ fn main() {
     let mut print_bytes = 0usize;
     let mut exit_after = None;
     let mut code = 0;
+    let mut log = None;
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -40,10 +45,14 @@ fn main() {
             "--print-bytes" => print_bytes = number(&value()),
             "--exit-after-ms" => exit_after = Some(number(&value())),
             "--code" => code = number(&value()),
+            "--log" => log = Some(value()),
             _ => fail(&format!("unknown option {arg}")),
         }
     }
 
+    if let Some(path) = log {
+        log_start_and_stop(&path);
+    }
     if ignore_term {
         // SAFETY: setting a signal disposition to SIG_IGN runs no code of ours.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
@@ -110,6 +119,28 @@ fn serve(address: &str, status: u16) -> ! {
         });
     }
     unreachable!("incoming() never ends")
+}
+
+/// The log file's descriptor, for the SIGTERM handler.
+static LOG_FD: AtomicI32 = AtomicI32::new(-1);
+
+fn log_start_and_stop(path: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap_or_else(|e| fail(&format!("cannot open {path}: {e}")));
+    file.write_all(b"start\n").unwrap();
+    LOG_FD.store(file.into_raw_fd(), Ordering::SeqCst);
+    extern "C" fn on_term(_: libc::c_int) {
+        // SAFETY: write and _exit are async-signal-safe.
+        unsafe {
+            libc::write(LOG_FD.load(Ordering::SeqCst), b"stop\n".as_ptr().cast(), 5);
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: installs a handler that calls only async-signal-safe functions.
+    unsafe { libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t) };
 }
 
 fn number<T: std::str::FromStr>(text: &str) -> T {
