@@ -153,3 +153,41 @@ fn sigkill_of_the_manager_leaves_no_process_behind() {
         pids.iter().all(|&p| !alive(p))
     });
 }
+
+/// Every group gets SIGTERM at once, not one after another: when the first process is
+/// killed after graceful_time, all of them have already been asked to stop.
+#[test]
+fn shutdown_asks_every_process_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let processes: Vec<String> = (0..4)
+        .map(|i| {
+            let port = support::free_port();
+            format!(
+                r#""p{i}": {{"executable": "{}", "arguments": ["--ignore-term", "--log", "p{i}.log", "--listen", "127.0.0.1:{port}"],
+                    "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/"}}}}}}"#,
+                service()
+            )
+        })
+        .collect();
+    write(
+        dir.path(),
+        "rmanager.json",
+        format!(
+            r#"{{"graceful_time": 1, "processes": {{{}, "marker": {{"executable": "echo", "arguments": ["ready"]}}}}}}"#,
+            processes.join(",")
+        ),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    manager.line_starting("ready");
+    manager.signal(libc::SIGTERM);
+    manager.line_starting("rmanager: p");
+    for i in 0..4 {
+        let log = std::fs::read_to_string(dir.path().join(format!("p{i}.log"))).unwrap();
+        assert_eq!(log, "start\nterm\n", "p{i} had its SIGTERM before the first kill");
+    }
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for i in 0..4 {
+        assert!(run.stdout.contains(&format!("rmanager: p{i} did not stop within 1 s; killed")));
+    }
+}

@@ -11,13 +11,13 @@
 //!   --exit-after-ms N   exit after N ms (with --code, default 0)
 //!   --code N
 //!   --log FILE          append `start` to FILE before listening, and `stop` on SIGTERM
-//!                       (then exit 0)
+//!                       (then exit 0), or `term` with --ignore-term
 //! It prints `pid P` (and `grandchild G`) on stdout first, one line each.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::fd::IntoRawFd;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 fn main() {
@@ -51,9 +51,8 @@ fn main() {
     }
 
     if let Some(path) = log {
-        log_start_and_stop(&path);
-    }
-    if ignore_term {
+        log_start_and_stop(&path, ignore_term);
+    } else if ignore_term {
         // SAFETY: setting a signal disposition to SIG_IGN runs no code of ours.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
     }
@@ -124,7 +123,10 @@ fn serve(address: &str, status: u16) -> ! {
 /// The log file's descriptor, for the SIGTERM handler.
 static LOG_FD: AtomicI32 = AtomicI32::new(-1);
 
-fn log_start_and_stop(path: &str) {
+/// With --ignore-term: log `term` and carry on.
+static IGNORE_TERM: AtomicBool = AtomicBool::new(false);
+
+fn log_start_and_stop(path: &str, ignore_term: bool) {
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -132,11 +134,17 @@ fn log_start_and_stop(path: &str) {
         .unwrap_or_else(|e| fail(&format!("cannot open {path}: {e}")));
     file.write_all(b"start\n").unwrap();
     LOG_FD.store(file.into_raw_fd(), Ordering::SeqCst);
+    IGNORE_TERM.store(ignore_term, Ordering::SeqCst);
     extern "C" fn on_term(_: libc::c_int) {
         // SAFETY: write and _exit are async-signal-safe.
         unsafe {
-            libc::write(LOG_FD.load(Ordering::SeqCst), b"stop\n".as_ptr().cast(), 5);
-            libc::_exit(0);
+            let fd = LOG_FD.load(Ordering::SeqCst);
+            if IGNORE_TERM.load(Ordering::SeqCst) {
+                libc::write(fd, b"term\n".as_ptr().cast(), 5);
+            } else {
+                libc::write(fd, b"stop\n".as_ptr().cast(), 5);
+                libc::_exit(0);
+            }
         }
     }
     // SAFETY: installs a handler that calls only async-signal-safe functions.
