@@ -183,11 +183,17 @@ fn shutdown_asks_every_process_at_once() {
     manager.line_starting("rmanager: p");
     for i in 0..4 {
         let log = std::fs::read_to_string(dir.path().join(format!("p{i}.log"))).unwrap();
-        assert_eq!(log, "start\nterm\n", "p{i} had its SIGTERM before the first kill");
+        assert_eq!(
+            log, "start\nterm\n",
+            "p{i} had its SIGTERM before the first kill"
+        );
     }
     let run = manager.finish();
     assert_eq!(run.code, 0, "{}", run.stderr);
     for i in 0..4 {
-        assert!(run.stdout.contains(&format!("rmanager: p{i} did not stop within 1 s; killed")));
+        assert!(
+            run.stdout
+                .contains(&format!("rmanager: p{i} did not stop within 1 s; killed"))
+        );
     }
 }

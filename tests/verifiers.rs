@@ -115,3 +115,108 @@ fn http_check_fails_fast_when_its_process_exits_first() {
         "rmanager: setup failed: web: exited with code 7 before it became ready; stopped everything\n"
     );
 }
+
+/// Starts rmanager on a single `web` process run as test-service ARGS, behind an http check
+/// of `url` with the given extra verifier arguments, plus a `ready` marker line after it.
+fn start_web(dir: &std::path::Path, args: &str, url: &str, check: &str, top: &str) -> Manager {
+    let config = format!(
+        r#"{{{top} "processes": {{
+            "web": {{"executable": "{service}", "arguments": [{args}],
+                     "verifier": {{"type": "http", "arguments": {{"url": "{url}", {check}}}}}}},
+            "marker": {{"executable": "echo", "arguments": ["ready"]}}
+        }}}}"#,
+        service = service()
+    );
+    write(dir, "rmanager.json", config);
+    Manager::start(dir, &[])
+}
+
+#[test]
+fn http_check_sends_its_headers() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let args = format!(r#""--listen", "127.0.0.1:{port}", "--require", "X-Token: s3cret""#);
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut manager = start_web(
+        dir.path(),
+        &args,
+        &url,
+        r#""headers": {"X-Token": "s3cret"}"#,
+        "",
+    );
+    manager.line_starting("ready");
+    manager.signal(libc::SIGTERM);
+    assert_eq!(manager.finish().code, 0);
+
+    let manager = start_web(
+        dir.path(),
+        &args,
+        &url,
+        r#""headers": {"X-Token": "wrong"}, "timeout": 0.5, "interval": 0.1"#,
+        "",
+    );
+    let run = manager.finish();
+    assert_eq!(run.code, 5);
+    assert!(run.stderr.contains(": status 401 ("), "{}", run.stderr);
+}
+
+#[test]
+fn each_attempt_is_bounded_by_interval_and_reported_when_asked() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let manager = start_web(
+        dir.path(),
+        &format!(r#""--listen", "127.0.0.1:{port}", "--silent""#),
+        &url,
+        r#""timeout": 1, "interval": 0.2"#,
+        r#""messages": ["verifier.verbose"],"#,
+    );
+    let run = manager.finish();
+    assert_eq!(run.code, 5);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines.contains(&format!("rmanager: Verifier: GET {url} (limit 0.2 s)").as_str()),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines.contains(&format!("rmanager: Verifier fail: {url}: no answer within 0.2 s").as_str()),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.starts_with(&format!(
+            "rmanager: setup failed: web: {url}: no answer within 0.2 s ("
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn shutdown_during_a_check_stops_waiting_and_exits_0() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut manager = start_web(
+        dir.path(),
+        r#""--grandchild""#,
+        &format!("http://127.0.0.1:{port}/"),
+        r#""timeout": 600"#,
+        "",
+    );
+    let pids = [
+        manager.number_after("pid "),
+        manager.number_after("grandchild "),
+    ];
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stdout.contains("ready"),
+        "nothing launched after the check"
+    );
+    wait_until("the service to be gone", PATIENCE, || {
+        pids.iter().all(|&p| !alive(p))
+    });
+}

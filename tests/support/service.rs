@@ -5,6 +5,8 @@
 //!   --listen ADDR       serve HTTP on ADDR (127.0.0.1:PORT, [::1]:PORT)
 //!   --delay-ms N        wait N ms before listening
 //!   --status N          answer every request with status N (default 200)
+//!   --require LINE      answer 401 to requests without this exact header line
+//!   --silent            accept connections but never answer
 //!   --ignore-term       ignore SIGTERM
 //!   --grandchild        start `sleep 600` in the same process group
 //!   --print-bytes N     write N bytes to stdout, then N to stderr
@@ -24,13 +26,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut listen = None;
     let mut delay = 0;
-    let mut status = 200;
     let mut ignore_term = false;
     let mut grandchild = false;
     let mut print_bytes = 0usize;
     let mut exit_after = None;
     let mut code = 0;
     let mut log = None;
+    let mut answer = Answer {
+        status: 200,
+        require: None,
+        silent: false,
+    };
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -39,7 +45,9 @@ fn main() {
         match arg.as_str() {
             "--listen" => listen = Some(value()),
             "--delay-ms" => delay = number(&value()),
-            "--status" => status = number(&value()),
+            "--status" => answer.status = number(&value()),
+            "--require" => answer.require = Some(value()),
+            "--silent" => answer.silent = true,
             "--ignore-term" => ignore_term = true,
             "--grandchild" => grandchild = true,
             "--print-bytes" => print_bytes = number(&value()),
@@ -91,33 +99,64 @@ fn main() {
     }
     std::thread::sleep(Duration::from_millis(delay));
     match listen {
-        Some(address) => serve(&address, status),
+        Some(address) => serve(&address, answer),
         None => loop {
             std::thread::park();
         },
     }
 }
 
-fn serve(address: &str, status: u16) -> ! {
+/// How the service answers requests.
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    require: Option<String>,
+    silent: bool,
+}
+
+fn serve(address: &str, answer: Answer) -> ! {
     let listener = TcpListener::bind(address)
         .unwrap_or_else(|e| fail(&format!("cannot listen on {address}: {e}")));
     for stream in listener.incoming().flatten() {
+        let answer = answer.clone();
         std::thread::spawn(move || {
+            if answer.silent {
+                // Hold the connection open, unanswered, until the client gives up.
+                let _ = std::io::copy(&mut &stream, &mut std::io::sink());
+                return;
+            }
             let mut reader = BufReader::new(&stream);
             let mut line = String::new();
+            let mut authorized = answer.require.is_none();
             // Read the request head, then answer and close.
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if line == "\r\n" || line == "\n" {
+                let header = line.trim_end();
+                if header.is_empty() {
                     break;
                 }
+                authorized |= answer
+                    .require
+                    .as_deref()
+                    .is_some_and(|r| same_header(r, header));
                 line.clear();
             }
+            let status = if authorized { answer.status } else { 401 };
             let _ = (&stream).write_all(
                 format!("HTTP/1.0 {status} X\r\nContent-Length: 3\r\n\r\nok\n").as_bytes(),
             );
         });
     }
     unreachable!("incoming() never ends")
+}
+
+/// Header names compare without case, values exactly.
+fn same_header(a: &str, b: &str) -> bool {
+    match (a.split_once(':'), b.split_once(':')) {
+        (Some((a_name, a_value)), Some((b_name, b_value))) => {
+            a_name.eq_ignore_ascii_case(b_name) && a_value.trim() == b_value.trim()
+        }
+        _ => false,
+    }
 }
 
 /// The log file's descriptor, for the SIGTERM handler.
