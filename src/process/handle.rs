@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_lite::future;
 
+use super::Watchdog;
 use super::unix::{Signal, signal_group};
 use crate::latch::Latch;
 use crate::spec::{Command, EnvironmentFile, Output, ProcessSpec};
@@ -100,7 +101,10 @@ pub struct ProcessHandle {
 
 impl ProcessHandle {
     /// Starts the process a spec describes.
-    pub async fn spawn(spec: &ProcessSpec) -> Result<ProcessHandle, SpawnError> {
+    pub async fn spawn(
+        spec: &ProcessSpec,
+        watchdog: &Watchdog,
+    ) -> Result<ProcessHandle, SpawnError> {
         let environment = match &spec.environment_file {
             Some(file) => Some(source_environment(file).await?),
             None => None,
@@ -111,9 +115,9 @@ impl ProcessHandle {
         };
         let mut command = std::process::Command::new(program);
         command.args(&args);
-        // Its own group, so that every signal reaches the grandchildren too. Unlike pre_exec,
-        // process_group keeps std's fast posix_spawn path.
+        // Its own group, so that every signal reaches the grandchildren too.
         command.process_group(0);
+        watchdog.watch(&mut command);
         if let Some(dir) = &spec.working_directory {
             command.current_dir(dir);
         }

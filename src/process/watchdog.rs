@@ -3,8 +3,8 @@
 //!
 //! PR_SET_PDEATHSIG would reach only the direct children, not what a shell command started,
 //! so the watchdog works on whole groups instead: a small process forked from rmanager that
-//! holds the read end of a pipe. rmanager writes each group it starts (and each it has
-//! stopped) into the pipe; when the pipe reaches end-of-file, because rmanager exited or
+//! holds the read end of a pipe. Each child writes its group into the pipe before it runs
+//! its program, and rmanager writes each group it has stopped; when the pipe reaches end-of-file, because rmanager exited or
 //! died, the watchdog SIGKILLs every group still recorded and exits. The kernel closes the
 //! pipe of a dead process at once, so the groups die within milliseconds.
 //!
@@ -15,13 +15,13 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::process::CommandExt;
 
 /// The most groups one watchdog guards at once; a process group per managed process.
 const CAPACITY: usize = 4096;
 
-/// A running watchdog. Dropping it closes the pipe: the watchdog kills what is still
-/// recorded (nothing, after a complete shutdown) and is reaped.
+/// A running watchdog. Dropping it, once everything has stopped, dismisses it and reaps it.
 pub struct Watchdog {
     pid: libc::pid_t,
     pipe: Option<File>,
@@ -66,9 +66,22 @@ impl Watchdog {
         }
     }
 
-    /// Records a group to kill if rmanager dies.
-    pub fn watch(&self, pgid: u32) {
-        self.send(pgid as i32);
+    /// Makes a child started from `command` record its own group before it runs its
+    /// program. Recording it from rmanager after spawn() returned would leave a window in
+    /// which a SIGKILL to rmanager orphans a child that is already running.
+    pub fn watch(&self, command: &mut std::process::Command) {
+        let Some(pipe) = &self.pipe else { return };
+        let fd = pipe.as_raw_fd();
+        // SAFETY: runs in the child between fork and exec, calling only getpid and write.
+        unsafe {
+            command.pre_exec(move || {
+                let record = libc::getpid().to_ne_bytes();
+                if libc::write(fd, record.as_ptr().cast(), record.len()) != record.len() as isize {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
     }
 
     /// Forgets a group that has been stopped (its id may be reused).
@@ -88,6 +101,9 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
+        // Dropped after a complete shutdown: every group is gone, and what is still
+        // recorded (a child whose exec failed) must not be killed under a reused id.
+        self.send(0);
         drop(self.pipe.take());
         // It exits as soon as it sees end-of-file, so this wait is short.
         // SAFETY: waitpid on the child we forked.
@@ -154,7 +170,8 @@ unsafe fn guard(fd: libc::c_int) -> ! {
                         groups[i] = groups[count];
                     }
                 }
-                _ => {}
+                0 => libc::_exit(0),
+                _ => {} // past CAPACITY
             }
         }
         for &pgid in &groups[..count] {

@@ -106,11 +106,10 @@ impl Shared {
         let spec = &self.spec.processes[index];
         log::info!("launching {} ({})", spec.name, spec.display);
         let handle = Arc::new(
-            ProcessHandle::spawn(spec)
+            ProcessHandle::spawn(spec, &self.watchdog)
                 .await
                 .map_err(StartError::Spawn)?,
         );
-        self.watchdog.watch(handle.pid());
         {
             let mut state = self.lock();
             if self.shutting_down.get().is_none() {
