@@ -10,8 +10,11 @@ use futures_lite::{StreamExt, future};
 use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
 use signal_hook_async_std::Signals;
 
+use std::sync::Arc;
+
 use crate::config;
 use crate::error::{Error, exit_code};
+use crate::http::ControlApi;
 use crate::spec::ManagerSpec;
 use crate::supervisor::Manager;
 
@@ -97,8 +100,18 @@ impl Cli {
 /// Runs the environment in the foreground until it has shut down. SIGINT, SIGTERM and
 /// SIGQUIT start a graceful shutdown; a second SIGINT kills everything at once.
 async fn run(spec: ManagerSpec) -> Result<(), Error> {
+    let api = match spec.http.enabled {
+        true => Some(ControlApi::bind(&spec.http).await?),
+        false => None,
+    };
+    if let Some(api) = &api {
+        println!("rmanager: HTTP control listening on {}", api.url());
+    }
     // Started before the signal handlers exist, so its watchdog does not inherit them.
-    let manager = Manager::start(spec)?;
+    let manager = Arc::new(Manager::start(spec)?);
+    if let Some(api) = api {
+        api.serve(manager.clone());
+    }
     let signals = Signals::new([SIGINT, SIGTERM, SIGQUIT]).map_err(|source| Error::Manager {
         what: "cannot install signal handlers",
         source,
@@ -106,12 +119,9 @@ async fn run(spec: ManagerSpec) -> Result<(), Error> {
     let handle = signals.handle();
     let forward = async {
         let mut signals = signals;
-        let mut asked = false;
         while let Some(signal) = signals.next().await {
-            if !asked {
-                manager.shutdown();
-                asked = true;
-            } else if signal == SIGINT {
+            // A SIGINT during a shutdown, whatever began it, kills everything at once.
+            if !manager.shutdown() && signal == SIGINT {
                 manager.force_shutdown();
             }
         }
@@ -153,7 +163,10 @@ fn init_logging(cli: &Cli) {
         (false, true) => "info",
         (false, false) => "warn",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+    // tide logs every malformed request as an error: noise, unless debugging.
+    let tide = if cli.debug { "debug" } else { "off" };
+    let filter = format!("{level},tide={tide}");
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
         .format_target(false)
         .init();
 }

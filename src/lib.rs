@@ -24,6 +24,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod http;
 mod latch;
 pub mod process;
 pub mod spec;

@@ -31,6 +31,15 @@ pub struct HttpSpec {
     pub host: String,
     /// 0 picks a free port.
     pub port: u16,
+    pub token: Option<TokenSource>,
+}
+
+/// Where the control API's bearer token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    Value(String),
+    /// The name of an environment variable, read when the API starts.
+    Env(String),
 }
 
 /// Which optional messages to print.
@@ -122,6 +131,11 @@ impl ManagerSpec {
                 enabled: config.http.enabled,
                 host: config.http.host.clone(),
                 port: config.http.port,
+                token: match (&config.http.token, &config.http.token_env) {
+                    (Some(token), _) => Some(TokenSource::Value(token.clone())),
+                    (None, Some(name)) => Some(TokenSource::Env(name.clone())),
+                    (None, None) => None,
+                },
             },
             keep_alive: config
                 .keep_alive
@@ -234,7 +248,8 @@ mod tests {
             HttpSpec {
                 enabled: false,
                 host: "127.0.0.1".into(),
-                port: 5001
+                port: 5001,
+                token: None,
             }
         );
         assert!(!spec.keep_alive);

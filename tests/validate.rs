@@ -171,6 +171,16 @@ fn http_check_urls_must_be_plain_http_and_well_formed() {
 }
 
 #[test]
+fn token_and_token_env_exclude_each_other() {
+    let text =
+        r#"{"http": {"token": "a", "token_env": "B"}, "processes": {"a": {"executable": "x"}}}"#;
+    assert_eq!(
+        stderr_lines(text)[0],
+        r#"rmanager.json:1:25: /http/token_env: "token" and "token_env" exclude each other; keep one"#
+    );
+}
+
+#[test]
 fn duplicate_process_names_are_detected() {
     let text = "{\"processes\": {\n  \"web\": {\"executable\": \"a\"},\n  \"web\": {\"executable\": \"b\"}\n}}";
     assert_eq!(

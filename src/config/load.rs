@@ -219,6 +219,15 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
         );
     }
 
+    let http = object("http");
+    if http.contains_key("token") && http.contains_key("token_env") {
+        report(
+            "/http/token_env".to_owned(),
+            true,
+            "\"token\" and \"token_env\" exclude each other; keep one".to_owned(),
+        );
+    }
+
     let modules = object("modules");
     let builtin_modules: Vec<&str> = VERIFIER_TYPES.iter().map(|t| t.module).collect();
     for (module, definition) in modules {

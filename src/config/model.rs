@@ -100,6 +100,17 @@ pub struct HttpConfig {
     #[serde(default = "HttpConfig::default_host")]
     #[schemars(length(min = 1))]
     pub host: String,
+
+    /// A bearer token: every endpoint but `GET /status` then requires the header
+    /// `Authorization: Bearer <token>`. Prefer `token_env`, which keeps it out of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub token: Option<String>,
+
+    /// The name of an environment variable that holds the bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub token_env: Option<String>,
 }
 
 impl HttpConfig {
@@ -118,6 +129,8 @@ impl Default for HttpConfig {
             enabled: false,
             port: Self::default_port(),
             host: Self::default_host(),
+            token: None,
+            token_env: None,
         }
     }
 }

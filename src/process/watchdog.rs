@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The most groups one watchdog guards at once; a process group per managed process.
 const CAPACITY: usize = 4096;
@@ -25,6 +26,7 @@ const CAPACITY: usize = 4096;
 pub struct Watchdog {
     pid: libc::pid_t,
     pipe: Option<File>,
+    dismissed: AtomicBool,
 }
 
 impl Watchdog {
@@ -61,6 +63,7 @@ impl Watchdog {
                 Ok(Watchdog {
                     pid,
                     pipe: Some(pipe),
+                    dismissed: AtomicBool::new(false),
                 })
             }
         }
@@ -89,6 +92,15 @@ impl Watchdog {
         self.send(-(pgid as i32));
     }
 
+    /// Sends the watchdog away without killing anything: for after a complete shutdown,
+    /// when every group is gone and what is still recorded (a child whose exec failed)
+    /// must not be killed under a reused id.
+    pub fn dismiss(&self) {
+        if !self.dismissed.swap(true, Ordering::SeqCst) {
+            self.send(0);
+        }
+    }
+
     fn send(&self, record: i32) {
         // A write of at most PIPE_BUF bytes is atomic, so records never interleave.
         if let Some(mut pipe) = self.pipe.as_ref() {
@@ -101,9 +113,7 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        // Dropped after a complete shutdown: every group is gone, and what is still
-        // recorded (a child whose exec failed) must not be killed under a reused id.
-        self.send(0);
+        self.dismiss();
         drop(self.pipe.take());
         // It exits as soon as it sees end-of-file, so this wait is short.
         // SAFETY: waitpid on the child we forked.

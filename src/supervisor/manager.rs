@@ -122,9 +122,21 @@ impl Manager {
         restart::restart(&self.shared, index).await
     }
 
-    /// Begins a graceful shutdown and returns at once.
-    pub fn shutdown(&self) {
+    /// Begins a graceful shutdown and returns at once: false when one had begun already.
+    pub fn shutdown(&self) -> bool {
+        {
+            let mut state = self.shared.lock();
+            if matches!(
+                state.status,
+                ManagerStatus::Shutdown | ManagerStatus::ForceShutdown
+            ) {
+                return false;
+            }
+            // At once, so that the control API refuses what follows, as pymanager does.
+            state.status = ManagerStatus::Shutdown;
+        }
         let _ = self.shared.events.try_send(Event::Shutdown);
+        true
     }
 
     /// Kills every process at once (also during a graceful shutdown).

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use futures_lite::future;
 
-use super::ProcessState;
 use super::run::{Event, Shared, StartError};
+use super::{ManagerStatus, ProcessState};
 use crate::verify::{self, Readiness};
 
 /// Why a restart did not happen or did not succeed.
@@ -48,7 +48,12 @@ pub(super) async fn restart(
     let _serial = shared.restarts[index].lock().await;
     let old = {
         let mut state = shared.lock();
-        if shared.shutting_down.get().is_some() {
+        if shared.shutting_down.get().is_some()
+            || matches!(
+                state.status,
+                ManagerStatus::Shutdown | ManagerStatus::ForceShutdown
+            )
+        {
             return Err(RestartError::ShuttingDown);
         }
         if shared.launched.get().is_none() {

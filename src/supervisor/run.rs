@@ -166,6 +166,7 @@ pub(super) async fn run(shared: Arc<Shared>, events: Receiver<Event>) {
         supervisor.wait().await;
     }
     supervisor.shutdown().await;
+    supervisor.shared.watchdog.dismiss();
     supervisor.shared.finished.set(launch);
 }
 
@@ -290,9 +291,7 @@ impl Supervisor {
                 .collect()
         };
         if handles.iter().any(|(_, h)| h.exit().ended().is_none()) {
-            println!(
-                "rmanager: shutting down gracefully (SIGINT again to kill everything at once)"
-            );
+            println!("rmanager: shutting down gracefully (a SIGINT kills everything at once)");
         }
         let stops: Vec<_> = handles
             .into_iter()

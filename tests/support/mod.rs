@@ -101,11 +101,31 @@ pub struct Manager {
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
+/// `rmanager` to run in `dir`, for a test that sets more (environment) before starting it.
+pub fn rmanager_command(dir: &Path) -> Command {
+    let mut command = rmanager();
+    command.current_dir(dir);
+    command
+}
+
+/// Starts a configured command as a [`Manager`].
+pub trait StartManager {
+    fn start(&mut self) -> Manager;
+}
+
+impl StartManager for Command {
+    fn start(&mut self) -> Manager {
+        Manager::spawn(self)
+    }
+}
+
 impl Manager {
     pub fn start(dir: &Path, args: &[&str]) -> Manager {
-        let mut child = rmanager()
-            .args(args)
-            .current_dir(dir)
+        Manager::spawn(rmanager_command(dir).args(args))
+    }
+
+    fn spawn(command: &mut Command) -> Manager {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

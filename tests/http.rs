@@ -1,0 +1,424 @@
+//! The HTTP control API over real HTTP on 127.0.0.1, with surf as the client.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use async_std::task::block_on;
+use serde_json::{Value, json};
+use support::{Manager, PATIENCE, StartManager, alive, free_port, service, wait_until, write};
+
+/// A running rmanager with its control API on an ephemeral port.
+struct Api {
+    manager: Manager,
+    client: Client,
+}
+
+impl std::ops::Deref for Api {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Requests to the API at `base` (`http://127.0.0.1:PORT`).
+struct Client {
+    base: String,
+}
+
+impl Api {
+    /// Starts rmanager on `processes` (the inside of the "processes" object) with the API
+    /// on port 0, plus `extra` top-level keys.
+    fn start(dir: &Path, extra: &str, processes: &str) -> Api {
+        write(
+            dir,
+            "rmanager.json",
+            format!(
+                r#"{{{extra} "http": {{"enabled": true, "port": 0}}, "processes": {{{processes}}}}}"#
+            ),
+        );
+        let manager = Manager::start(dir, &[]);
+        Api::attach(manager)
+    }
+
+    /// Reads the API's address from the manager's output.
+    fn attach(mut manager: Manager) -> Api {
+        let line = manager.line_starting("rmanager: HTTP control listening on ");
+        let base = line.rsplit(' ').next().unwrap().to_owned();
+        Api {
+            manager,
+            client: Client { base },
+        }
+    }
+}
+
+impl Client {
+    fn call(
+        &self,
+        method: surf::http::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let url = surf::Url::parse(&format!("{}{path}", self.base)).unwrap();
+        let mut request = surf::RequestBuilder::new(method, url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        block_on(async {
+            let mut response = request.await.expect("the API answers");
+            let status = u16::from(response.status());
+            let is_json = response
+                .content_type()
+                .is_some_and(|m| m.essence() == "application/json");
+            assert!(is_json, "{path}: JSON content type");
+            (status, response.body_json().await.expect("a JSON body"))
+        })
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.call(surf::http::Method::Get, path, &[])
+    }
+
+    fn post(&self, path: &str) -> (u16, Value) {
+        self.call(surf::http::Method::Post, path, &[])
+    }
+
+    fn delete(&self) -> (u16, Value) {
+        self.call(surf::http::Method::Delete, "/", &[])
+    }
+
+    fn status(&self) -> String {
+        self.get("/status").1["status"].as_str().unwrap().to_owned()
+    }
+
+    fn pid(&self, id: usize) -> u64 {
+        self.get("/").1["processes"][id - 1]["pid"]
+            .as_u64()
+            .expect("running")
+    }
+}
+
+fn error(message: &str) -> Value {
+    json!({"success": false, "error": {"message": message}})
+}
+
+/// A test-service process behind an http check, ready once its handlers are installed.
+fn web(name: &str, args: &str) -> String {
+    let port = free_port();
+    format!(
+        r#""{name}": {{"executable": "{}", "arguments": ["--listen", "127.0.0.1:{port}" {args}],
+            "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/"}}}}}}"#,
+        service()
+    )
+}
+
+#[test]
+fn list_status_and_restart_by_id_and_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let processes = format!(r#"{}, "setup": {{"executable": "true"}}"#, web("web", ""));
+    let api = Api::start(dir.path(), "", &processes);
+    wait_until("the environment to be running", PATIENCE, || {
+        api.status() == "running"
+    });
+    wait_until("setup to have exited", PATIENCE, || {
+        api.get("/").1["processes"][1]["status"] == "terminated"
+    });
+    let (code, list) = api.get("/");
+    assert_eq!(code, 200);
+    let pid = api.pid(1);
+    assert_eq!(
+        list,
+        json!({"count": 2, "processes": [
+            {"id": 1, "name": "web", "command": list["processes"][0]["command"], "status": "running", "pid": pid},
+            {"id": 2, "name": "setup", "command": "true", "status": "terminated", "code": 0}
+        ]})
+    );
+    assert!(
+        list["processes"][0]["command"]
+            .as_str()
+            .unwrap()
+            .contains("--listen")
+    );
+
+    let (code, body) = api.post("/restart/1");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["success"], true);
+    let by_id = body["process"]["pid"].as_u64().unwrap();
+    assert_ne!(by_id, pid);
+    assert!(!alive(pid as i32));
+
+    let (code, body) = api.post("/restart/web");
+    assert_eq!(code, 200, "{body}");
+    let by_name = body["process"]["pid"].as_u64().unwrap();
+    assert_ne!(by_name, by_id);
+    assert_eq!(api.pid(1), by_name);
+    assert_eq!(body["process"]["status"], "running");
+}
+
+#[test]
+fn errors_have_pymanagers_shape_and_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(
+        dir.path(),
+        "",
+        r#""a": {"executable": "sleep", "arguments": ["600"]}"#,
+    );
+    assert_eq!(api.post("/restart/x"), (400, error("Invalid ID 'x'.")));
+    assert_eq!(
+        api.post("/restart/7"),
+        (404, error("Process with id '7' not found."))
+    );
+    assert_eq!(
+        api.post("/restart/0"),
+        (404, error("Process with id '0' not found."))
+    );
+    assert_eq!(api.get("/nowhere"), (404, error("Not found.")));
+    assert_eq!(
+        api.call(surf::http::Method::Put, "/", &[]),
+        (405, error("Method not allowed."))
+    );
+    assert_eq!(api.get("/restart/1"), (405, error("Method not allowed.")));
+}
+
+#[test]
+fn a_restart_whose_verifier_fails_answers_500_and_the_environment_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("fail");
+    let processes = format!(
+        r#""check": {{"executable": "sh", "arguments": ["-c", "test ! -e {}"], "verifier": {{"type": "exited"}}}},
+           "other": {{"executable": "sleep", "arguments": ["600"]}}"#,
+        marker.display()
+    );
+    let api = Api::start(dir.path(), "", &processes);
+    wait_until("running", PATIENCE, || api.status() == "running");
+    let other = api.pid(2);
+    std::fs::write(&marker, "").unwrap();
+    assert_eq!(
+        api.post("/restart/check"),
+        (
+            500,
+            error("check: exited with code 1, expected exit code 0")
+        )
+    );
+    assert_eq!(api.status(), "running");
+    assert_eq!(api.pid(2), other);
+}
+
+/// While a restart waits for a process that ignores SIGTERM, the API answers everything
+/// else, and a second restart of the same process waits its turn.
+#[test]
+fn requests_are_answered_while_a_restart_runs_and_restarts_of_one_process_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let processes = format!(
+        r#"{}, "plain": {{"executable": "sleep", "arguments": ["600"]}}"#,
+        web("stubborn", r#", "--ignore-term""#)
+    );
+    let api = Api::start(dir.path(), r#""graceful_time": 2,"#, &processes);
+    wait_until("running", PATIENCE, || api.status() == "running");
+    let first = api.pid(1);
+    let client = &api.client;
+    let (one, two) = std::thread::scope(|s| {
+        let one = s.spawn(|| client.post("/restart/stubborn"));
+        // The first restart is under way once its process got SIGTERM; it now waits 2 s.
+        std::thread::sleep(Duration::from_millis(200));
+        let two = s.spawn(|| client.post("/restart/1"));
+        // Meanwhile every other request is answered, without waiting for the restart:
+        // the old process is still in its grace time.
+        assert_eq!(client.get("/").1["processes"][0]["pid"], first);
+        assert_eq!(client.status(), "running");
+        assert_eq!(client.post("/restart/plain").0, 200);
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    assert_eq!((one.0, two.0), (200, 200), "{one:?} {two:?}");
+    // Serialized: the later restart replaced what the earlier one started, so exactly one
+    // new process is left, and no untracked one.
+    let new = [&one, &two].map(|r| r.1["process"]["pid"].as_u64().unwrap());
+    let current = api.pid(1);
+    assert!(new.contains(&current) && new[0] != new[1] && !new.contains(&first));
+    let replaced = if new[0] == current { new[1] } else { new[0] };
+    assert!(!alive(replaced as i32));
+    assert!(!alive(first as i32));
+}
+
+#[test]
+fn during_shutdown_only_status_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(
+        dir.path(),
+        r#""graceful_time": 600,"#,
+        &web("stubborn", r#", "--ignore-term""#),
+    );
+    wait_until("running", PATIENCE, || api.status() == "running");
+    let pid = api.pid(1);
+    assert_eq!(api.delete(), (200, json!({"success": true})));
+    assert_eq!(api.get("/"), (403, error("Process is in shutdown.")));
+    assert_eq!(
+        api.post("/restart/1"),
+        (403, error("Process is in shutdown."))
+    );
+    assert_eq!(api.delete(), (403, error("Process is in shutdown.")));
+    assert_eq!(api.status(), "shutdown");
+    assert!(alive(pid as i32), "still in its 600 s of grace");
+
+    // A SIGINT during a shutdown begun by DELETE kills at once.
+    api.manager.signal(libc::SIGINT);
+    let run = api.manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    wait_until("the process to be gone", PATIENCE, || !alive(pid as i32));
+}
+
+#[test]
+fn status_answers_while_the_environment_comes_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("go");
+    let processes = format!(
+        r#""slow": {{"executable": "sh", "arguments": ["-c", "while [ ! -e {} ]; do sleep 0.05; done"], "verifier": {{"type": "exited"}}}}"#,
+        ready.display()
+    );
+    let api = Api::start(dir.path(), r#""keep_alive": true,"#, &processes);
+    assert_eq!(api.status(), "launching processes");
+    assert_eq!(api.get("/").1["processes"][0]["status"], "running");
+    std::fs::write(&ready, "").unwrap();
+    wait_until("running", PATIENCE, || api.status() == "running");
+}
+
+#[test]
+fn a_port_in_use_is_a_setup_error_before_anything_launches() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        format!(
+            r#"{{"http": {{"enabled": true, "port": {port}}}, "processes": {{"a": {{"executable": "touch", "arguments": ["launched"]}}}}}}"#
+        ),
+    );
+    let run = support::run_in(dir.path(), &[]);
+    assert_eq!(run.code, 5);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "rmanager: setup failed: http: cannot listen on 127.0.0.1:{port}: "
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("launched").exists());
+}
+
+#[test]
+fn host_origin_and_token_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(
+        dir.path(),
+        "",
+        r#""a": {"executable": "sleep", "arguments": ["600"]}"#,
+    );
+    let port = api.base.rsplit(':').next().unwrap().to_owned();
+    let get = |headers: &[(&str, &str)]| api.call(surf::http::Method::Get, "/", headers).0;
+    assert_eq!(get(&[("Host", "attacker.example:80")]), 403);
+    assert_eq!(get(&[("Host", &format!("attacker.example:{port}"))]), 403);
+    assert_eq!(get(&[("Host", &format!("localhost:{port}"))]), 200);
+    assert_eq!(get(&[("Origin", "http://attacker.example")]), 403);
+    assert_eq!(get(&[("Origin", &api.base)]), 200);
+    drop(api);
+
+    for http in [
+        r#""token": "s3cret""#.to_owned(),
+        r#""token_env": "RMANAGER_TEST_TOKEN""#.to_owned(),
+    ] {
+        write(
+            dir.path(),
+            "rmanager.json",
+            format!(
+                r#"{{"http": {{"enabled": true, "port": 0, {http}}}, "processes": {{"a": {{"executable": "sleep", "arguments": ["600"]}}}}}}"#
+            ),
+        );
+        let api = Api::attach(
+            support::rmanager_command(dir.path())
+                .env("RMANAGER_TEST_TOKEN", "s3cret")
+                .start(),
+        );
+        assert_eq!(api.get("/").0, 401);
+        assert_eq!(
+            api.call(
+                surf::http::Method::Get,
+                "/",
+                &[("Authorization", "Bearer wrong")]
+            )
+            .0,
+            401
+        );
+        assert_eq!(
+            api.call(
+                surf::http::Method::Get,
+                "/",
+                &[("Authorization", "Bearer s3cret")]
+            )
+            .0,
+            200
+        );
+        assert_eq!(api.get("/status").0, 200, "status needs no token");
+        assert_eq!(api.delete().0, 401);
+    }
+}
+
+#[test]
+fn malformed_requests_never_stop_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(
+        dir.path(),
+        "",
+        r#""a": {"executable": "sleep", "arguments": ["600"]}"#,
+    );
+    let address = api.base.trim_start_matches("http://").to_owned();
+    let garbage: Vec<Vec<u8>> = vec![
+        b"\x00\x01\x02\r\n\r\n".to_vec(),
+        b"GET\r\n\r\n".to_vec(),
+        b"GET / HTTP/9.9\r\n\r\n".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
+        format!(
+            "GET /{} HTTP/1.1\r\nHost: {address}\r\n\r\n",
+            "a".repeat(100_000)
+        )
+        .into_bytes(),
+        format!(
+            "GET / HTTP/1.1\r\nHost: {address}\r\nX: {}\r\n\r\n",
+            "b".repeat(100_000)
+        )
+        .into_bytes(),
+        b"POST /restart/1 HTTP/1.1\r\nContent-Length: 99999999\r\n\r\nabc".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: ".to_vec(),
+    ];
+    for _ in 0..20 {
+        for request in &garbage {
+            let Ok(mut stream) = TcpStream::connect(&address) else {
+                panic!("the API stopped accepting connections")
+            };
+            stream
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let _ = stream.write_all(request);
+            let _ = stream.read(&mut [0; 256]);
+        }
+    }
+    // Slow clients: connections that send half a request, or nothing, and stay open.
+    let idle: Vec<TcpStream> = (0..50)
+        .map(|i| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            if i % 2 == 0 {
+                let _ = stream.write_all(b"GET / HTTP/1.1\r\nHo");
+            }
+            stream
+        })
+        .collect();
+    // A burst of requests, all answered.
+    for _ in 0..300 {
+        assert_eq!(api.status(), "running");
+    }
+    assert_eq!(api.get("/").0, 200);
+    drop(idle);
+}
