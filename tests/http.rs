@@ -281,6 +281,10 @@ fn status_answers_while_the_environment_comes_up() {
     let api = Api::start(dir.path(), r#""keep_alive": true,"#, &processes);
     assert_eq!(api.status(), "launching processes");
     assert_eq!(api.get("/").1["processes"][0]["status"], "running");
+    assert_eq!(
+        api.post("/restart/slow"),
+        (409, error("The environment is still starting."))
+    );
     std::fs::write(&ready, "").unwrap();
     wait_until("running", PATIENCE, || api.status() == "running");
 }
