@@ -1,22 +1,18 @@
 //! The command line: flags (their --help text is in the doc comments below) and what each
 //! mode does.
 
+use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use async_std::task::block_on;
 use clap::Parser;
 
-use futures_lite::{StreamExt, future};
-use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
-use signal_hook_async_std::Signals;
-
-use std::sync::Arc;
-
 use crate::config;
+use crate::daemon::{self, Detached};
+use crate::environment::Environment;
 use crate::error::{Error, exit_code};
-use crate::http::ControlApi;
-use crate::spec::ManagerSpec;
-use crate::supervisor::Manager;
+use crate::fixture;
 
 /// Launch the processes a test environment needs, wait until each is ready, control them
 /// over HTTP, and shut them all down together.
@@ -38,8 +34,8 @@ pub struct Cli {
     #[arg(long)]
     pub print_schema: bool,
 
-    /// Detach into the background once every process is ready
-    #[arg(short, long)]
+    /// Run in the background: return once every process is ready (exit 0), or failed (exit 5)
+    #[arg(short, long, conflicts_with = "command")]
     pub daemon: bool,
 
     /// With --daemon, write the daemon's pid to FILE
@@ -71,7 +67,20 @@ pub struct Cli {
 impl Cli {
     /// Runs the mode the flags ask for and returns the process exit code.
     pub fn run(self) -> u8 {
-        init_logging(&self);
+        let logfile = match self.logfile.as_deref().map(open_logfile).transpose() {
+            Ok(logfile) => logfile,
+            Err(error) => return report(&error),
+        };
+        let level = match (self.debug, self.verbose) {
+            (true, _) => log::LevelFilter::Debug,
+            (false, true) => log::LevelFilter::Info,
+            (false, false) => log::LevelFilter::Warn,
+        };
+        let sink = logfile.as_ref().map(File::try_clone).transpose();
+        if let Err(e) = sink.and_then(|sink| crate::report::init(level, sink)) {
+            eprintln!("rmanager: cannot set up logging: {e}");
+            return exit_code::SETUP_FAILED;
+        }
         if self.print_schema {
             print!("{}", config::schema::to_pretty_json());
             return exit_code::OK;
@@ -90,49 +99,44 @@ impl Cli {
             );
             return exit_code::OK;
         }
-        match async_std::task::block_on(run(spec)) {
-            Ok(()) => exit_code::OK,
-            Err(error) => report(&error),
+        if self.daemon {
+            // Before block_on: the fork must come before the runtime's threads exist.
+            return match daemon::detach(logfile.as_ref()) {
+                Ok(Detached::Waiting(code)) => code,
+                Ok(Detached::Daemon(notifier)) => {
+                    outcome(block_on(daemon::serve(spec, notifier, self.pidfile)))
+                }
+                Err(error) => report(&error),
+            };
         }
+        if !self.command.is_empty() {
+            return match block_on(fixture::run(spec, &self.command)) {
+                Ok(code) => code,
+                Err(error) => report(&error),
+            };
+        }
+        outcome(block_on(async {
+            Environment::start(spec).await?.wait().await
+        }))
     }
 }
 
-/// Runs the environment in the foreground until it has shut down. SIGINT, SIGTERM and
-/// SIGQUIT start a graceful shutdown; a second SIGINT kills everything at once.
-async fn run(spec: ManagerSpec) -> Result<(), Error> {
-    let api = match spec.http.enabled {
-        true => Some(ControlApi::bind(&spec.http).await?),
-        false => None,
-    };
-    if let Some(api) = &api {
-        println!("rmanager: HTTP control listening on {}", api.url());
+fn outcome(result: Result<(), Error>) -> u8 {
+    match result {
+        Ok(()) => exit_code::OK,
+        Err(error) => report(&error),
     }
-    // Started before the signal handlers exist, so its watchdog does not inherit them.
-    let manager = Arc::new(Manager::start(spec)?);
-    if let Some(api) = api {
-        api.serve(manager.clone());
-    }
-    let signals = Signals::new([SIGINT, SIGTERM, SIGQUIT]).map_err(|source| Error::Manager {
-        what: "cannot install signal handlers",
-        source,
-    })?;
-    let handle = signals.handle();
-    let forward = async {
-        let mut signals = signals;
-        while let Some(signal) = signals.next().await {
-            // A SIGINT during a shutdown, whatever began it, kills everything at once.
-            if !manager.shutdown() && signal == SIGINT {
-                manager.force_shutdown();
-            }
-        }
-    };
-    let result = future::race(manager.wait(), async {
-        forward.await;
-        unreachable!("the signal stream ends only after its handle is closed")
-    })
-    .await;
-    handle.close();
-    result
+}
+
+fn open_logfile(path: &Path) -> Result<File, Error> {
+    File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::Logfile {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Prints an error to stderr and returns its exit code.
@@ -154,19 +158,4 @@ fn report(error: &Error) -> u8 {
         );
     }
     error.exit_code()
-}
-
-/// rmanager is quiet by default; -v and -w raise the level, RUST_LOG refines it.
-fn init_logging(cli: &Cli) {
-    let level = match (cli.debug, cli.verbose) {
-        (true, _) => "debug",
-        (false, true) => "info",
-        (false, false) => "warn",
-    };
-    // tide logs every malformed request as an error: noise, unless debugging.
-    let tide = if cli.debug { "debug" } else { "off" };
-    let filter = format!("{level},tide={tide}");
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
-        .format_target(false)
-        .init();
 }

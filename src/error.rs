@@ -50,6 +50,11 @@ pub enum Error {
         process: String,
         reason: String,
     },
+    /// The -l file cannot be opened for appending.
+    Logfile {
+        path: PathBuf,
+        source: io::Error,
+    },
     /// A shutdown was asked for before every process was ready.
     Interrupted,
     /// rmanager itself could not set up (signal handlers, ...).
@@ -63,7 +68,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::ConfigNotFound { .. } => exit_code::CONFIG_NOT_FOUND,
-            Error::ConfigUnreadable { .. } => exit_code::CONFIG_UNREADABLE,
+            Error::ConfigUnreadable { .. } | Error::Logfile { .. } => exit_code::CONFIG_UNREADABLE,
             Error::ConfigInvalid { .. } => exit_code::CONFIG_INVALID,
             Error::NoProcesses { .. } => exit_code::NO_PROCESSES,
             Error::Setup { .. } | Error::Interrupted | Error::Manager { .. } => {
@@ -110,6 +115,13 @@ impl fmt::Display for Error {
                     "rmanager: setup failed: {process}: {reason}; stopped everything"
                 )
             }
+            Error::Logfile { path, source } => {
+                write!(
+                    f,
+                    "rmanager: cannot write the logfile {}: {source}",
+                    path.display()
+                )
+            }
             Error::Interrupted => f.write_str("rmanager: shut down before every process was ready"),
             Error::Manager { what, source } => write!(f, "rmanager: {what}: {source}"),
         }
@@ -119,7 +131,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::ConfigUnreadable { source, .. } | Error::Manager { source, .. } => Some(source),
+            Error::ConfigUnreadable { source, .. }
+            | Error::Logfile { source, .. }
+            | Error::Manager { source, .. } => Some(source),
             _ => None,
         }
     }

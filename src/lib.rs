@@ -23,10 +23,14 @@
 
 pub mod cli;
 pub mod config;
+mod daemon;
+pub mod environment;
 pub mod error;
+mod fixture;
 pub mod http;
 mod latch;
 pub mod process;
+pub mod report;
 pub mod spec;
 pub mod supervisor;
 pub mod verify;

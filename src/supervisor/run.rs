@@ -110,6 +110,11 @@ impl Shared {
                 .await
                 .map_err(StartError::Spawn)?,
         );
+        log::debug!(
+            "{} started: pid {} in a process group of its own",
+            spec.name,
+            handle.pid()
+        );
         {
             let mut state = self.lock();
             if self.shutting_down.get().is_none() {
@@ -138,8 +143,8 @@ impl Shared {
     pub async fn stop(&self, name: &str, handle: &ProcessHandle, grace: Duration) {
         let (_, stop) = handle.terminate(grace, &self.forced).await;
         if stop == Stop::AfterGrace {
-            println!(
-                "rmanager: {name} did not stop within {}; killed",
+            crate::say!(
+                "{name} did not stop within {}; killed",
                 verify::seconds_text(grace)
             );
         }
@@ -265,11 +270,7 @@ impl Supervisor {
         let spec = &self.shared.spec.processes[index];
         log::info!("{} {end}", spec.name);
         if self.shared.spec.messages.process_exit && !stopped {
-            println!(
-                "rmanager: Process {} exited with code {}",
-                spec.display,
-                end.code()
-            );
+            crate::say!("Process {} exited with code {}", spec.display, end.code());
         }
     }
 
@@ -291,7 +292,7 @@ impl Supervisor {
                 .collect()
         };
         if handles.iter().any(|(_, h)| h.exit().ended().is_none()) {
-            println!("rmanager: shutting down gracefully (a SIGINT kills everything at once)");
+            crate::say!("shutting down gracefully (a SIGINT kills everything at once)");
         }
         let stops: Vec<_> = handles
             .into_iter()

@@ -56,14 +56,18 @@ impl Reporter {
     /// An attempt about to be made (`verifier.verbose`).
     pub fn attempt(&self, what: &str) {
         if self.messages.verifier_verbose {
-            println!("rmanager: Verifier: {what}");
+            crate::say!("Verifier: {what}");
+        } else {
+            log::debug!("verifier: {what}");
         }
     }
 
     /// An attempt that failed (`verifier.fail`).
     pub fn fail(&self, why: &str) {
         if self.messages.verifier_fail {
-            println!("rmanager: Verifier fail: {why}");
+            crate::say!("Verifier fail: {why}");
+        } else {
+            log::debug!("verifier: {why}");
         }
     }
 }

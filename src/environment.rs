@@ -1,0 +1,106 @@
+//! An environment as the command line runs it, in each of its three modes: the control API,
+//! the manager, and signals turned into a shutdown, or passed on to a fixture command.
+
+use std::sync::{Arc, Mutex};
+
+use async_std::task;
+use futures_lite::StreamExt;
+use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::low_level::siginfo::{Cause, Origin};
+use signal_hook_async_std::SignalsInfo;
+
+use crate::error::Error;
+use crate::http::ControlApi;
+use crate::spec::ManagerSpec;
+use crate::supervisor::Manager;
+
+pub struct Environment {
+    manager: Arc<Manager>,
+    url: Option<String>,
+    /// While a fixture command runs, signals go to it instead of starting a shutdown.
+    command: Arc<Mutex<Option<u32>>>,
+    signals: signal_hook_async_std::Handle,
+}
+
+impl Environment {
+    /// Binds the control API (when enabled), starts the launch, and takes over SIGINT,
+    /// SIGTERM and SIGQUIT.
+    pub async fn start(spec: ManagerSpec) -> Result<Environment, Error> {
+        let api = match spec.http.enabled {
+            true => Some(ControlApi::bind(&spec.http).await?),
+            false => None,
+        };
+        let url = api.as_ref().map(ControlApi::url);
+        if let Some(url) = &url {
+            crate::say!("HTTP control listening on {url}");
+        }
+        // Started before the signal handlers exist, so its watchdog does not inherit them.
+        let manager = Arc::new(Manager::start(spec)?);
+        if let Some(api) = api {
+            api.serve(manager.clone());
+        }
+        let signals =
+            SignalsInfo::with_exfiltrator([SIGINT, SIGTERM, SIGQUIT], WithOrigin::default())
+                .map_err(|source| Error::Manager {
+                    what: "cannot install signal handlers",
+                    source,
+                })?;
+        let command = Arc::new(Mutex::new(None));
+        let handle = signals.handle();
+        task::spawn(handle_signals(signals, manager.clone(), command.clone()));
+        Ok(Environment {
+            manager,
+            url,
+            command,
+            signals: handle,
+        })
+    }
+
+    pub fn manager(&self) -> &Manager {
+        &self.manager
+    }
+
+    /// The control API's URL, when it is enabled.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// Sends the signals rmanager receives to this process (None: back to shutting down).
+    pub fn pass_signals_to(&self, pid: Option<u32>) {
+        *self.command.lock().unwrap_or_else(|e| e.into_inner()) = pid;
+    }
+
+    /// Waits until the environment has shut down.
+    pub async fn wait(self) -> Result<(), Error> {
+        let result = self.manager.wait().await;
+        self.signals.close();
+        result
+    }
+}
+
+async fn handle_signals(
+    mut signals: SignalsInfo<WithOrigin>,
+    manager: Arc<Manager>,
+    command: Arc<Mutex<Option<u32>>>,
+) {
+    while let Some(Origin { signal, cause, .. }) = signals.next().await {
+        let pid = *command.lock().unwrap_or_else(|e| e.into_inner());
+        match pid {
+            // A Ctrl-C at the terminal reached the command already: it runs in rmanager's
+            // process group. Anything else is passed on.
+            Some(pid) => {
+                if !(signal == SIGINT && cause == Cause::Kernel) {
+                    // SAFETY: kill(2) with plain integers, on the command rmanager started.
+                    unsafe { libc::kill(pid as libc::pid_t, signal) };
+                }
+            }
+            // A SIGINT during a shutdown, whatever began it, kills everything at once.
+            None => {
+                if !manager.shutdown() && signal == SIGINT {
+                    manager.force_shutdown();
+                }
+            }
+        }
+    }
+}

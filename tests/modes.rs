@@ -1,0 +1,296 @@
+//! The three ways to run an environment (foreground is everywhere else): daemon mode and
+//! fixture mode; and where the manager's own output goes (-l, -v, -w).
+
+mod support;
+
+use std::net::TcpStream;
+use std::path::Path;
+
+use support::{Manager, PATIENCE, alive, free_port, run_in, service, wait_until, write};
+
+/// A daemon this test started; stopped (SIGKILL, so the watchdog cleans up) if the test
+/// fails before it has.
+struct Daemon(i32);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            // SAFETY: kill(2) on the daemon this test started.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A config with one test-service behind an http check (listening after `delay` ms).
+fn web_config(dir: &Path, port: u16, delay: u32, extra: &str) {
+    write(
+        dir,
+        "rmanager.json",
+        format!(
+            r#"{{{extra} "processes": {{"web": {{"executable": "{}", "arguments": ["--listen", "127.0.0.1:{port}", "--delay-ms", "{delay}"],
+                "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/", "timeout": 10}}}}}}}}}}"#,
+            service()
+        ),
+    );
+}
+
+/// The pid test-service printed into the daemon's logfile.
+fn service_pid(log: &Path) -> i32 {
+    let text = std::fs::read_to_string(log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("pid "))
+        .expect("the service's pid line");
+    line[4..].parse().unwrap()
+}
+
+#[test]
+fn daemon_returns_once_ready_writes_its_pidfile_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    web_config(dir.path(), port, 300, "");
+    let run = run_in(
+        dir.path(),
+        &["-d", "--pidfile", "daemon.pid", "-l", "daemon.log"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Ready means ready: the service answers the moment the command returns.
+    TcpStream::connect(("127.0.0.1", port)).expect("the service is up");
+    let pid: i32 = run
+        .stdout
+        .strip_prefix("rmanager running (pid ")
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{}", run.stdout))
+        .parse()
+        .unwrap();
+    let daemon = Daemon(pid);
+    let pidfile = dir.path().join("daemon.pid");
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{pid}\n")
+    );
+    let web = service_pid(&dir.path().join("daemon.log"));
+
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(daemon.0, libc::SIGTERM) };
+    wait_until("the daemon and its service to be gone", PATIENCE, || {
+        !alive(daemon.0) && !alive(web)
+    });
+    assert!(!pidfile.exists(), "the pidfile is removed");
+}
+
+#[test]
+fn daemon_with_a_failing_check_exits_5_and_leaves_nothing_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write(
+        dir.path(),
+        "rmanager.json",
+        format!(
+            r#"{{"processes": {{"web": {{"executable": "{}", "arguments": ["--status", "500", "--listen", "127.0.0.1:{port}"],
+                "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/", "timeout": 0.5, "interval": 0.1}}}}}}}}}}"#,
+            service()
+        ),
+    );
+    let run = run_in(
+        dir.path(),
+        &["-d", "--pidfile", "daemon.pid", "-l", "daemon.log"],
+    );
+    assert_eq!(run.code, 5);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "rmanager: setup failed: web: http://127.0.0.1:{port}/: status 500 ("
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+    let web = service_pid(&dir.path().join("daemon.log"));
+    assert!(!alive(web), "stopped before the command returned");
+    wait_until("the pidfile to be removed", PATIENCE, || {
+        !dir.path().join("daemon.pid").exists()
+    });
+}
+
+#[test]
+fn daemon_stops_on_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    web_config(
+        dir.path(),
+        port,
+        0,
+        r#""http": {"enabled": true, "port": 0},"#,
+    );
+    let run = run_in(dir.path(), &["-d"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (pid, url) = run
+        .stdout
+        .strip_prefix("rmanager running (pid ")
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .and_then(|rest| rest.split_once(", "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let daemon = Daemon(pid.parse().unwrap());
+    let response = async_std::task::block_on(surf::delete(url)).unwrap();
+    assert_eq!(response.status(), 200);
+    wait_until("the daemon to exit", PATIENCE, || !alive(daemon.0));
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the service is gone"
+    );
+}
+
+/// Runs fixture mode on the web config with `script` as COMMAND (via sh -c).
+fn fixture(dir: &Path, script: &str) -> support::Run {
+    let port = free_port();
+    web_config(dir, port, 100, r#""http": {"enabled": true, "port": 0},"#);
+    let run = run_in(dir, &["--", "sh", "-c", script]);
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the environment is shut down afterwards"
+    );
+    run
+}
+
+#[test]
+fn fixture_mode_runs_the_command_when_ready_and_returns_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = fixture(dir.path(), r#"echo "url=$RMANAGER_URL"; exit 0"#);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("url=http://127.0.0.1:"),
+        "{}",
+        run.stdout
+    );
+
+    assert_eq!(fixture(dir.path(), "exit 3").code, 3);
+    assert_eq!(
+        fixture(dir.path(), "kill -TERM $$").code,
+        128 + libc::SIGTERM
+    );
+}
+
+#[test]
+fn fixture_mode_checks_the_service_is_up_before_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    web_config(dir.path(), port, 300, "");
+    let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{port}");
+    let run = run_in(dir.path(), &["--", "bash", "-c", &probe]);
+    assert_eq!(
+        run.code, 0,
+        "the service answered when COMMAND started: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn fixture_mode_never_runs_the_command_when_setup_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"setup": {"executable": "false", "verifier": {"type": "exited"}}}}"#,
+    );
+    let run = run_in(dir.path(), &["--", "touch", "ran"]);
+    assert_eq!(run.code, 5);
+    assert!(
+        run.stderr.starts_with("rmanager: setup failed: setup: "),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("ran").exists());
+}
+
+#[test]
+fn fixture_mode_passes_sigterm_to_the_command_then_shuts_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    web_config(dir.path(), port, 0, "");
+    let mut manager = Manager::start(
+        dir.path(),
+        &[
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo command-running; while :; do sleep 0.05; done",
+        ],
+    );
+    let web = manager.number_after("pid ");
+    manager.line_starting("command-running");
+    manager.signal(libc::SIGTERM);
+    manager.line_starting("got-term");
+    let run = manager.finish();
+    assert_eq!(run.code, 7, "{}", run.stderr);
+    assert!(!alive(web));
+}
+
+#[test]
+fn logfile_takes_the_managers_lines_and_leaves_the_childrens_output() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"messages": ["process.exit"], "processes": {"a": {"executable": "echo", "arguments": ["child output"]}}}"#,
+    );
+    let run = run_in(dir.path(), &["-l", "manager.log", "-v"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "child output\n");
+    assert_eq!(run.stderr, "");
+    let log = std::fs::read_to_string(dir.path().join("manager.log")).unwrap();
+    assert!(
+        log.contains("rmanager: Process echo child output exited with code 0\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rmanager: info: launching a (echo child output)\n"),
+        "{log}"
+    );
+    assert!(log.lines().all(|l| l.starts_with("rmanager: ")), "{log}");
+}
+
+#[test]
+fn verbose_and_debug_add_output() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"a": {"executable": "true", "verifier": {"type": "exited"}}}}"#,
+    );
+    let quiet = run_in(dir.path(), &[]);
+    assert_eq!(
+        (quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()),
+        (0, "", "")
+    );
+
+    let verbose = run_in(dir.path(), &["-v"]);
+    assert!(
+        verbose
+            .stderr
+            .contains("rmanager: info: launching a (true)\n"),
+        "{}",
+        verbose.stderr
+    );
+    assert!(
+        verbose.stderr.contains("rmanager: info: a is ready\n"),
+        "{}",
+        verbose.stderr
+    );
+    assert!(
+        !verbose.stderr.contains("rmanager: debug: "),
+        "{}",
+        verbose.stderr
+    );
+
+    let debug = run_in(dir.path(), &["-w"]);
+    assert!(
+        debug.stderr.contains("rmanager: info: a is ready\n"),
+        "{}",
+        debug.stderr
+    );
+    assert!(
+        debug.stderr.contains("rmanager: debug: a started: pid "),
+        "{}",
+        debug.stderr
+    );
+}
