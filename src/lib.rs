@@ -17,8 +17,9 @@
 //!    `graceful_time`, or at once when forced. [`supervisor::Manager`] is the handle to a
 //!    running environment: status, process list, restart, shutdown.
 //!
-//! [`cli`] is the command-line front (it turns signals into shutdown requests); the binary
-//! only parses arguments and calls it. Rust test suites use [`config::load`] (or
+//! [`cli`] is the command-line front; the binary only parses arguments and calls it. It
+//! runs an [`environment`] (control API, manager, signals) in the foreground, as a daemon,
+//! or around a fixture command; [`report`] is where the manager's own lines go. Rust test suites use [`config::load`] (or
 //! [`config::load_str`]) and [`supervisor::Manager`] directly, as a fixture.
 
 pub mod cli;
