@@ -19,8 +19,9 @@
 //!
 //! [`cli`] is the command-line front; the binary only parses arguments and calls it. It
 //! runs an [`environment`] (control API, manager, signals) in the foreground, as a daemon,
-//! or around a fixture command; [`report`] is where the manager's own lines go. Rust test suites use [`config::load`] (or
-//! [`config::load_str`]) and [`supervisor::Manager`] directly, as a fixture.
+//! or around a fixture command; [`report`] is where the manager's own lines go. Rust test
+//! suites use [`config::load()`] (or [`config::load_str`]) and [`supervisor::Manager`]
+//! directly, as a fixture.
 
 pub mod cli;
 pub mod config;
