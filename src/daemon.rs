@@ -190,6 +190,7 @@ impl PidFile {
             Error::Setup {
                 process: "pidfile".to_owned(),
                 reason: format!("cannot write {}: {source}", path.display()),
+                not_started: Vec::new(),
             }
         })?;
         Ok(PidFile(path))

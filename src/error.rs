@@ -49,6 +49,8 @@ pub enum Error {
     Setup {
         process: String,
         reason: String,
+        /// The processes the launch never reached.
+        not_started: Vec<String>,
     },
     /// The -l file cannot be opened for appending.
     Logfile {
@@ -109,11 +111,19 @@ impl fmt::Display for Error {
                 "{}: no processes: list at least one under \"processes\"",
                 path.display()
             ),
-            Error::Setup { process, reason } => {
+            Error::Setup {
+                process,
+                reason,
+                not_started,
+            } => {
                 write!(
                     f,
                     "rmanager: setup failed: {process}: {reason}; stopped everything"
-                )
+                )?;
+                if !not_started.is_empty() {
+                    write!(f, " (never started: {})", not_started.join(", "))?;
+                }
+                Ok(())
             }
             Error::Logfile { path, source } => {
                 write!(

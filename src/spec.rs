@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::model::{
-    ConfigFile, MessageKind, ProcessConfig, Seconds, ShellSetting, VerifierArguments,
+    ConfigFile, MessageKind, ProcessConfig, Seconds, ShellSetting, Startup, VerifierArguments,
 };
 
 /// A whole test environment.
@@ -64,6 +64,9 @@ pub struct ProcessSpec {
     pub environment_file: Option<EnvironmentFile>,
     pub output: Output,
     pub verifier: Option<VerifierSpec>,
+    /// Indices (in `ManagerSpec::processes`) of the processes that must be ready before
+    /// this one starts; with sequential startup, the one before it is among them.
+    pub depends_on: Vec<usize>,
 }
 
 /// What to execute.
@@ -120,12 +123,27 @@ impl ManagerSpec {
                 .unwrap_or("/bin/sh")
                 .to_owned(),
         };
-        let processes = config
+        let mut processes: Vec<ProcessSpec> = config
             .processes
             .iter()
             .enumerate()
             .map(|(i, (name, process))| ProcessSpec::resolve(i + 1, name, process, &default_shell))
             .collect();
+        // Names become indices; sequential startup adds the edge to the process before.
+        for (index, process) in config.processes.values().enumerate() {
+            let depends_on = &mut processes[index].depends_on;
+            if config.startup == Startup::Sequential && index > 0 {
+                depends_on.push(index - 1);
+            }
+            for name in &process.depends_on {
+                // Validation refused unknown names; this only guards the library API.
+                if let Some(other) = config.processes.get_index_of(name) {
+                    if !depends_on.contains(&other) {
+                        depends_on.push(other);
+                    }
+                }
+            }
+        }
         ManagerSpec {
             http: HttpSpec {
                 enabled: config.http.enabled,
@@ -215,6 +233,7 @@ impl ProcessSpec {
             environment_file,
             output,
             verifier,
+            depends_on: Vec::new(),
         }
     }
 }

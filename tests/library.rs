@@ -203,3 +203,31 @@ fn ready_reports_a_setup_failure() {
     );
     assert!(block_on(manager.wait()).is_err());
 }
+
+#[test]
+fn processes_keep_file_order_and_ids_whatever_order_they_started_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = start(&format!(
+        r#"{{"startup": "parallel", "processes": {{
+            "first": {{"executable": "sh", "arguments": ["-c", "echo first >> {0}/order; exec sleep 600"], "depends_on": ["second"]}},
+            "second": {{"executable": "sh", "arguments": ["-c", "echo second >> {0}/order"], "verifier": {{"type": "exited"}}}}
+        }}}}"#,
+        dir.path().display()
+    ));
+    block_on(manager.ready()).unwrap();
+    let processes = manager.processes();
+    let names: Vec<(usize, &str)> = processes.iter().map(|p| (p.id, p.name.as_str())).collect();
+    assert_eq!(names, [(1, "first"), (2, "second")]);
+    wait_until("first to log", PATIENCE, || {
+        std::fs::read_to_string(dir.path().join("order"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 2
+    });
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("order")).unwrap(),
+        "second\nfirst\n"
+    );
+    finish(manager);
+}

@@ -41,7 +41,7 @@ fn a_failing_verifier_exits_5_names_the_process_and_starts_nothing_after_it() {
     assert_eq!(run.code, 5);
     assert_eq!(
         run.stderr,
-        "rmanager: setup failed: setup: exited with code 3, expected exit code 0; stopped everything\n"
+        "rmanager: setup failed: setup: exited with code 3, expected exit code 0; stopped everything (never started: never)\n"
     );
     assert!(!dir.path().join("started").exists());
 }

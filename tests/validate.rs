@@ -70,7 +70,7 @@ fn misspelt_key_is_located_at_the_key_with_a_suggestion() {
     assert_eq!(
         stderr_lines(text)[0],
         "rmanager.json:1:45: /colour: unknown key \"colour\"; allowed here: $schema, modules, http, \
-         keep-alive, keep_alive, graceful_time, default_shell, messages, processes"
+         keep-alive, keep_alive, graceful_time, default_shell, messages, startup, processes"
     );
 }
 
@@ -382,5 +382,34 @@ fn committed_schema_matches_the_generated_one() {
         String::from_utf8(output.stdout).unwrap() == committed,
         "schema/rmanager.schema.json is stale: regenerate it with \
          `cargo run -- --print-schema > schema/rmanager.schema.json`"
+    );
+}
+
+#[test]
+fn depends_on_names_must_exist_come_earlier_and_form_no_cycle() {
+    let sequential = r#"{"processes": {
+  "a": {"executable": "x", "depends_on": ["b"]},
+  "b": {"executable": "x", "depends_on": ["b", "wab"]},
+  "web": {"executable": "x"}}}"#;
+    assert_eq!(
+        stderr_lines(sequential),
+        [
+            r#"rmanager.json:2:43: /processes/a/depends_on/0: "b" comes later in the file; with sequential startup a process can depend only on earlier ones (or set "startup": "parallel")"#,
+            r#"rmanager.json:3:43: /processes/b/depends_on/0: "b" cannot depend on itself"#,
+            r#"rmanager.json:3:48: /processes/b/depends_on/1: no process is named "wab"; did you mean "web"?"#,
+            "rmanager: rmanager.json: 3 errors",
+        ]
+    );
+    let cycle = r#"{"startup": "parallel", "processes": {
+  "a": {"executable": "x", "depends_on": ["c"]},
+  "b": {"executable": "x", "depends_on": ["a"]},
+  "c": {"executable": "x", "depends_on": ["b"]},
+  "d": {"executable": "x", "depends_on": ["a"]}}}"#;
+    assert_eq!(
+        stderr_lines(cycle),
+        [
+            "rmanager.json:2:28: /processes/a/depends_on: dependency cycle: a -> c -> b -> a",
+            "rmanager: rmanager.json: 1 error",
+        ]
     );
 }

@@ -183,6 +183,103 @@ fn duplicate_keys(source: &SourceMap) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// `depends_on`: every name must be another process; with sequential startup, an earlier
+/// one; and no cycles.
+fn dependency_checks(config: &Value, report: &mut impl FnMut(String, bool, String)) {
+    let Some(processes) = config.get("processes").and_then(Value::as_object) else {
+        return;
+    };
+    let names: Vec<&str> = processes.keys().map(String::as_str).collect();
+    let parallel = config.get("startup").and_then(Value::as_str) == Some("parallel");
+    let pointer_of = |name: &str| {
+        let mut pointer = "/processes".to_owned();
+        push_segment(&mut pointer, name);
+        pointer + "/depends_on"
+    };
+    let mut edges = vec![Vec::new(); names.len()];
+    for (index, (name, process)) in processes.iter().enumerate() {
+        let list = process.get("depends_on").and_then(Value::as_array);
+        for (i, other) in list.into_iter().flatten().enumerate() {
+            let Some(other) = other.as_str() else {
+                continue; // the schema reports it
+            };
+            let at = format!("{}/{i}", pointer_of(name));
+            match names.iter().position(|n| *n == other) {
+                None => {
+                    let mut message = format!("no process is named \"{other}\"");
+                    if let Some(suggestion) = closest(other, names.iter().copied()) {
+                        message.push_str(&format!("; did you mean \"{suggestion}\"?"));
+                    }
+                    report(at, false, message);
+                }
+                Some(o) if o == index => {
+                    report(at, false, format!("\"{name}\" cannot depend on itself"));
+                }
+                Some(o) if o > index && !parallel => report(
+                    at,
+                    false,
+                    format!(
+                        "\"{other}\" comes later in the file; with sequential startup a process can depend only on earlier ones (or set \"startup\": \"parallel\")"
+                    ),
+                ),
+                Some(o) => edges[index].push(o),
+            }
+        }
+    }
+    for cycle in cycles(&edges) {
+        let path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
+        report(
+            pointer_of(path[0]),
+            true,
+            format!("dependency cycle: {} -> {}", path.join(" -> "), path[0]),
+        );
+    }
+}
+
+/// Every cycle in a graph given as adjacency lists, each once, starting at its first node
+/// in file order.
+fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    fn visit(
+        node: usize,
+        edges: &[Vec<usize>],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+        found: &mut Vec<Vec<usize>>,
+    ) {
+        marks[node] = Mark::OnPath;
+        path.push(node);
+        for &next in &edges[node] {
+            match marks[next] {
+                Mark::New => visit(next, edges, marks, path, found),
+                Mark::OnPath => {
+                    let start = path.iter().position(|&n| n == next).expect("on the path");
+                    let mut cycle = path[start..].to_vec();
+                    let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
+                    cycle.rotate_left(first);
+                    found.push(cycle);
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        marks[node] = Mark::Done;
+    }
+    let mut marks = vec![Mark::New; edges.len()];
+    let mut found = Vec::new();
+    for node in 0..edges.len() {
+        if marks[node] == Mark::New {
+            visit(node, edges, &mut marks, &mut Vec::new(), &mut found);
+        }
+    }
+    found
+}
+
 /// Why the http check cannot request `url`, if it cannot. The schema has checked the
 /// scheme already.
 fn url_problem(url: &str) -> Option<String> {
@@ -313,5 +410,6 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
             }
         }
     }
+    dependency_checks(config, &mut report);
     found
 }

@@ -69,10 +69,28 @@ pub struct ConfigFile {
     #[serde(default)]
     pub messages: Vec<MessageKind>,
 
+    /// How processes start: `sequential` (pymanager's way: in file order, each once the one
+    /// before it is ready) or `parallel` (each as soon as everything in its `depends_on` is
+    /// ready).
+    #[serde(default)]
+    pub startup: Startup,
+
     /// The processes to run, by name. The order in the file is the launch order: with a
-    /// verifier, a process must be ready before the next one starts.
+    /// verifier, a process must be ready before the next one starts (unless `startup` is
+    /// `parallel`).
     #[schemars(extend("minProperties" = 1))]
     pub processes: IndexMap<String, ProcessConfig>,
+}
+
+/// How processes start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Startup {
+    /// In file order, each once the one before it is ready (and its `depends_on` too).
+    #[default]
+    Sequential,
+    /// Each as soon as every process in its `depends_on` is ready.
+    Parallel,
 }
 
 /// A verifier module, as pymanager loads them.
@@ -172,6 +190,12 @@ pub struct ProcessConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "VerifierConfig")]
     pub verifier: Option<VerifierConfig>,
+
+    /// Names of the processes that must be ready before this one starts. With `startup`
+    /// `sequential`, only earlier processes may be named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("uniqueItems" = true))]
+    pub depends_on: Vec<String>,
 }
 
 /// How a process is launched.

@@ -29,6 +29,7 @@ impl ControlApi {
         let setup = |reason: String| Error::Setup {
             process: "http".to_owned(),
             reason,
+            not_started: Vec::new(),
         };
         let token = match &spec.token {
             None => None,

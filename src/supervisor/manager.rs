@@ -81,7 +81,15 @@ impl Manager {
     pub async fn ready(&self) -> Result<(), Error> {
         match self.shared.launched.wait().await {
             Launch::Ready => Ok(()),
-            Launch::Failed { process, reason } => Err(Error::Setup { process, reason }),
+            Launch::Failed {
+                process,
+                reason,
+                not_started,
+            } => Err(Error::Setup {
+                process,
+                reason,
+                not_started,
+            }),
             Launch::Interrupted => Err(Error::Interrupted),
         }
     }
@@ -148,7 +156,15 @@ impl Manager {
     /// [`Error::Setup`] when the launch failed.
     pub async fn wait(&self) -> Result<(), Error> {
         match self.shared.finished.wait().await {
-            Launch::Failed { process, reason } => Err(Error::Setup { process, reason }),
+            Launch::Failed {
+                process,
+                reason,
+                not_started,
+            } => Err(Error::Setup {
+                process,
+                reason,
+                not_started,
+            }),
             Launch::Ready | Launch::Interrupted => Ok(()),
         }
     }

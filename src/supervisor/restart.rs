@@ -5,11 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use futures_lite::future;
-
-use super::run::{Event, Shared, StartError};
+use super::run::{Event, Shared, UpError};
 use super::{ManagerStatus, ProcessState};
-use crate::verify::{self, Readiness};
 
 /// Why a restart did not happen or did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +42,10 @@ pub(super) async fn restart(
     shared: &Arc<Shared>,
     index: usize,
 ) -> Result<ProcessState, RestartError> {
+    // Before the lock, which the launch holds while it brings the process up.
+    if shared.launched.get().is_none() {
+        return Err(RestartError::Launching);
+    }
     let _serial = shared.restarts[index].lock().await;
     let old = {
         let mut state = shared.lock();
@@ -55,9 +56,6 @@ pub(super) async fn restart(
             )
         {
             return Err(RestartError::ShuttingDown);
-        }
-        if shared.launched.get().is_none() {
-            return Err(RestartError::Launching);
         }
         state.slots[index].restarting = true;
         state.slots[index].handle.clone()
@@ -78,32 +76,17 @@ async fn replace(
     old: Option<Arc<crate::process::ProcessHandle>>,
 ) -> Result<(), RestartError> {
     let spec = &shared.spec.processes[index];
-    let failed = |reason: String| RestartError::Failed {
-        process: spec.name.clone(),
-        reason,
-    };
     log::info!("restarting {}", spec.name);
     if let Some(old) = old {
         shared
             .stop(&spec.name, &old, shared.spec.graceful_time)
             .await;
     }
-    let handle = match shared.start_process(index).await {
-        Ok(handle) => handle,
-        Err(StartError::Spawn(e)) => return Err(failed(e.to_string())),
-        Err(StartError::ShuttingDown) => return Err(RestartError::ShuttingDown),
-    };
-    let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
-        return Ok(());
-    };
-    let check = async { Some(verifier.verify(handle.exit(), &shared.reporter).await) };
-    let shutdown = async {
-        shared.shutting_down.wait().await;
-        None
-    };
-    match future::race(check, shutdown).await {
-        Some(Readiness::Ready) => Ok(()),
-        Some(Readiness::Failed(reason)) => Err(failed(reason)),
-        None => Err(RestartError::ShuttingDown),
-    }
+    shared.bring_up(index).await.map_err(|e| match e {
+        UpError::Failed(reason) => RestartError::Failed {
+            process: spec.name.clone(),
+            reason,
+        },
+        UpError::ShuttingDown => RestartError::ShuttingDown,
+    })
 }

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use async_std::channel::{Receiver, Sender};
+use async_std::channel::{self, Receiver, Sender};
 use async_std::task;
 use futures_lite::future;
 
@@ -36,6 +36,7 @@ pub(super) enum Launch {
     Failed {
         process: String,
         reason: String,
+        not_started: Vec<String>,
     },
     /// A shutdown was asked for before every process was ready.
     Interrupted,
@@ -72,9 +73,16 @@ pub(super) struct Slot {
     pub restarting: bool,
 }
 
-/// Why a process could not be (re)started.
-pub(super) enum StartError {
+/// Why a process could not be started.
+enum StartError {
     Spawn(SpawnError),
+    ShuttingDown,
+}
+
+/// Why a process did not come up.
+pub(super) enum UpError {
+    /// It could not start, or its verifier failed; why, in words that follow its name.
+    Failed(String),
     ShuttingDown,
 }
 
@@ -102,7 +110,7 @@ impl Shared {
     }
 
     /// Spawns process `index` and makes it the slot's current one, unless shutdown began.
-    pub async fn start_process(&self, index: usize) -> Result<Arc<ProcessHandle>, StartError> {
+    async fn start_process(&self, index: usize) -> Result<Arc<ProcessHandle>, StartError> {
         let spec = &self.spec.processes[index];
         log::info!("launching {} ({})", spec.name, spec.display);
         let handle = Arc::new(
@@ -133,9 +141,35 @@ impl Shared {
                 return Ok(handle);
             }
         }
-        // Shutdown collected the processes before this one was recorded: stop it here.
-        self.stop(&spec.name, &handle, Duration::ZERO).await;
+        // Shutdown collected the processes before this one was recorded: stop it here, as
+        // the shutdown stops the others (which waits for this, through the restart lock).
+        self.stop(&spec.name, &handle, self.spec.graceful_time)
+            .await;
         Err(StartError::ShuttingDown)
+    }
+
+    /// Starts process `index` and waits until its verifier passes. Gives up when shutdown
+    /// begins.
+    pub async fn bring_up(&self, index: usize) -> Result<(), UpError> {
+        let spec = &self.spec.processes[index];
+        let handle = match self.start_process(index).await {
+            Ok(handle) => handle,
+            Err(StartError::Spawn(e)) => return Err(UpError::Failed(e.to_string())),
+            Err(StartError::ShuttingDown) => return Err(UpError::ShuttingDown),
+        };
+        let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
+            return Ok(());
+        };
+        let check = async { Some(verifier.verify(handle.exit(), &self.reporter).await) };
+        let shutdown = async {
+            self.shutting_down.wait().await;
+            None
+        };
+        match future::race(check, shutdown).await {
+            Some(Readiness::Ready) => Ok(()),
+            Some(Readiness::Failed(reason)) => Err(UpError::Failed(reason)),
+            None => Err(UpError::ShuttingDown),
+        }
     }
 
     /// Stops a process's group (SIGTERM, SIGKILL after `grace`, or at once when forced),
@@ -181,44 +215,76 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    /// Starts the processes in file order, each after the previous one is ready.
+    /// Starts every process once the processes it depends on are ready (with sequential
+    /// startup, that includes the one before it), and returns when all are ready, one
+    /// failed, or a shutdown was asked for.
     async fn launch(&self) -> Launch {
         self.shared.lock().status = ManagerStatus::Launching;
-        for (index, spec) in self.shared.spec.processes.iter().enumerate() {
-            let failed = |reason: String| Launch::Failed {
-                process: spec.name.clone(),
-                reason,
-            };
-            let handle = match self.shared.start_process(index).await {
-                Ok(handle) => handle,
-                Err(StartError::Spawn(e)) => return failed(e.to_string()),
-                Err(StartError::ShuttingDown) => return Launch::Interrupted,
-            };
-            let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
-                continue;
-            };
-            let mut check = verifier.verify(handle.exit(), &self.shared.reporter);
-            loop {
-                let step = future::race(async { Ok((&mut check).await) }, async {
-                    Err(self.events.recv().await)
-                })
-                .await;
-                match step {
-                    Ok(Readiness::Ready) => {
-                        log::info!("{} is ready", spec.name);
-                        break;
-                    }
-                    Ok(Readiness::Failed(reason)) => return failed(reason),
-                    Err(Ok(event)) => {
-                        if self.handle(event) {
-                            return Launch::Interrupted;
+        let processes = &self.shared.spec.processes;
+        let mut waiting_for: Vec<usize> = processes.iter().map(|p| p.depends_on.len()).collect();
+        let mut dependants = vec![Vec::new(); processes.len()];
+        for (index, process) in processes.iter().enumerate() {
+            for &dependency in &process.depends_on {
+                dependants[dependency].push(index);
+            }
+        }
+        let (done, outcomes) = channel::unbounded();
+        for index in (0..processes.len()).filter(|&i| waiting_for[i] == 0) {
+            self.bring_up_in_background(index, &done);
+        }
+        let mut ready = 0;
+        while ready < processes.len() {
+            let step = future::race(async { Ok(outcomes.recv().await) }, async {
+                Err(self.events.recv().await)
+            })
+            .await;
+            match step {
+                Ok(Ok((index, Ok(())))) => {
+                    log::info!("{} is ready", processes[index].name);
+                    ready += 1;
+                    for &dependant in &dependants[index] {
+                        waiting_for[dependant] -= 1;
+                        if waiting_for[dependant] == 0 {
+                            self.bring_up_in_background(dependant, &done);
                         }
                     }
-                    Err(Err(_)) => unreachable!("Shared holds a sender"),
                 }
+                Ok(Ok((index, Err(UpError::Failed(reason))))) => {
+                    let state = self.shared.lock();
+                    let not_started = processes
+                        .iter()
+                        .zip(&state.slots)
+                        .enumerate()
+                        .filter(|(i, (_, slot))| *i != index && slot.handle.is_none())
+                        .map(|(_, (process, _))| process.name.clone())
+                        .collect();
+                    return Launch::Failed {
+                        process: processes[index].name.clone(),
+                        reason,
+                        not_started,
+                    };
+                }
+                Ok(Ok((_, Err(UpError::ShuttingDown)))) => return Launch::Interrupted,
+                Err(Ok(event)) => {
+                    if self.handle(event) {
+                        return Launch::Interrupted;
+                    }
+                }
+                Ok(Err(_)) | Err(Err(_)) => unreachable!("senders are held here and in Shared"),
             }
         }
         Launch::Ready
+    }
+
+    /// Starts and verifies one process on a task of its own, holding its restart lock (so
+    /// that shutdown waits for it), and reports the outcome to `done`.
+    fn bring_up_in_background(&self, index: usize, done: &Sender<(usize, Result<(), UpError>)>) {
+        let (shared, done) = (self.shared.clone(), done.clone());
+        task::spawn(async move {
+            let _serial = shared.restarts[index].lock().await;
+            let outcome = shared.bring_up(index).await;
+            let _ = done.send((index, outcome)).await;
+        });
     }
 
     /// Waits until every process has ended (unless keep-alive) or shutdown is asked for.
