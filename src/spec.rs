@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::model::{
-    ConfigFile, MessageKind, ProcessConfig, Seconds, ShellSetting, Startup, VerifierArguments,
+    ConfigFile, HttpMethod, MessageKind, ProcessConfig, Seconds, ShellSetting, Startup,
+    StatusCodes, VerifierArguments,
 };
 
 /// A whole test environment.
@@ -105,10 +106,34 @@ pub enum VerifierSpec {
         timeout: Duration,
         interval: Duration,
         headers: Vec<(String, String)>,
+        method: HttpMethod,
+        /// The codes that pass; empty: any 2xx.
+        status: Vec<u16>,
     },
     Exited {
         timeout: Duration,
         expect_code: i32,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+        timeout: Duration,
+        interval: Duration,
+    },
+    Command {
+        command: Command,
+        timeout: Duration,
+        interval: Duration,
+    },
+    Log {
+        /// A regular expression, checked by validation.
+        pattern: String,
+        timeout: Duration,
+    },
+    File {
+        path: PathBuf,
+        timeout: Duration,
+        interval: Duration,
     },
 }
 
@@ -218,10 +243,46 @@ impl ProcessSpec {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                method: a.method,
+                status: match &a.status {
+                    None => Vec::new(),
+                    Some(StatusCodes::One(code)) => vec![code.0],
+                    Some(StatusCodes::Any(codes)) => codes.iter().map(|c| c.0).collect(),
+                },
             },
             VerifierArguments::Exited(a) => VerifierSpec::Exited {
                 timeout: duration(a.timeout),
                 expect_code: a.expect_code,
+            },
+            VerifierArguments::Tcp(a) => VerifierSpec::Tcp {
+                host: a.host.clone(),
+                port: a.port,
+                timeout: duration(a.timeout),
+                interval: duration(a.interval),
+            },
+            VerifierArguments::Command(a) => VerifierSpec::Command {
+                // Validation requires exactly one of the two.
+                command: match (&a.command, &a.shell) {
+                    (Some(argv), _) => Command::Direct {
+                        program: argv.first().cloned().unwrap_or_default(),
+                        args: argv.iter().skip(1).cloned().collect(),
+                    },
+                    (None, line) => Command::Shell {
+                        shell: default_shell.to_owned(),
+                        line: line.clone().unwrap_or_default(),
+                    },
+                },
+                timeout: duration(a.timeout),
+                interval: duration(a.interval),
+            },
+            VerifierArguments::Log(a) => VerifierSpec::Log {
+                pattern: a.pattern.clone(),
+                timeout: duration(a.timeout),
+            },
+            VerifierArguments::File(a) => VerifierSpec::File {
+                path: PathBuf::from(&a.path),
+                timeout: duration(a.timeout),
+                interval: duration(a.interval),
             },
         });
         ProcessSpec {
@@ -366,6 +427,8 @@ mod tests {
                 timeout: Duration::from_secs(30),
                 interval: Duration::from_secs(1),
                 headers: vec![("X".into(), "1".into())],
+                method: HttpMethod::Get,
+                status: Vec::new(),
             })
         );
     }

@@ -279,8 +279,10 @@ fn status_answers_while_the_environment_comes_up() {
         ready.display()
     );
     let api = Api::start(dir.path(), r#""keep_alive": true,"#, &processes);
+    wait_until("slow to be started", PATIENCE, || {
+        api.get("/").1["processes"][0]["status"] == "running"
+    });
     assert_eq!(api.status(), "launching processes");
-    assert_eq!(api.get("/").1["processes"][0]["status"], "running");
     assert_eq!(
         api.post("/restart/slow"),
         (409, error("The environment is still starting."))

@@ -108,7 +108,7 @@ fn misspelt_verifier_type_gets_the_list_and_a_suggestion() {
     let text = r#"{"processes": {"a": {"executable": "x", "verifier": {"type": "htp", "arguments": {}}}}}"#;
     assert_eq!(
         stderr_lines(text)[0],
-        r#"rmanager.json:1:62: /processes/a/verifier/type: expected one of "http", "pymutils.http_verifier.HttpOkVerifier", "exited", "pymutils.exited_verifier.ExitedVerifier", found "htp"; did you mean "http"?"#
+        r#"rmanager.json:1:62: /processes/a/verifier/type: expected one of "http", "pymutils.http_verifier.HttpOkVerifier", "exited", "pymutils.exited_verifier.ExitedVerifier", "tcp", "command", "log", "file", found "htp"; did you mean "http"?"#
     );
 }
 

@@ -326,14 +326,16 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
     }
 
     let modules = object("modules");
-    let builtin_modules: Vec<&str> = VERIFIER_TYPES.iter().map(|t| t.module).collect();
+    let pymanager_names: Vec<(&str, &str)> =
+        VERIFIER_TYPES.iter().filter_map(|t| t.pymanager).collect();
+    let builtin_modules: Vec<&str> = pymanager_names.iter().map(|(module, _)| *module).collect();
     for (module, definition) in modules {
         let mut pointer = "/modules".to_owned();
         push_segment(&mut pointer, module);
-        let classes: Vec<&str> = VERIFIER_TYPES
+        let classes: Vec<&str> = pymanager_names
             .iter()
-            .filter(|t| t.module == module)
-            .map(|t| t.class)
+            .filter(|(m, _)| m == module)
+            .map(|(_, class)| *class)
             .collect();
         if classes.is_empty() {
             let mut message = format!("unknown module \"{module}\"");
@@ -390,21 +392,56 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
         }
         let type_name = process.pointer("/verifier/type").and_then(Value::as_str);
         if let Some((type_name, kind)) = type_name.and_then(|t| Some((t, VerifierType::find(t)?))) {
-            if kind.short_name == "http" {
-                let url = process
-                    .pointer("/verifier/arguments/url")
-                    .and_then(Value::as_str);
-                if let Some(problem) = url.and_then(url_problem) {
-                    report(format!("{pointer}/verifier/arguments/url"), false, problem);
+            let arguments = process.pointer("/verifier/arguments");
+            let argument = |key: &str| arguments.and_then(|a| a.get(key));
+            match kind.short_name {
+                "http" => {
+                    let url = argument("url").and_then(Value::as_str);
+                    if let Some(problem) = url.and_then(url_problem) {
+                        report(format!("{pointer}/verifier/arguments/url"), false, problem);
+                    }
                 }
+                "command" if arguments.is_some() => {
+                    let problem = match (argument("command"), argument("shell")) {
+                        (Some(_), Some(_)) => Some("give \"command\" or \"shell\", not both"),
+                        (None, None) => Some(
+                            "give \"command\" (the program and its arguments) or \"shell\" (a command line)",
+                        ),
+                        _ => None,
+                    };
+                    if let Some(problem) = problem {
+                        report(
+                            format!("{pointer}/verifier/arguments"),
+                            false,
+                            problem.to_owned(),
+                        );
+                    }
+                }
+                "log" => {
+                    let pattern = argument("pattern").and_then(Value::as_str);
+                    if let Some(Err(e)) = pattern.map(regex::Regex::new) {
+                        let why = e.to_string();
+                        let why = why.lines().last().unwrap_or_default().trim();
+                        let why = why.strip_prefix("error: ").unwrap_or(why);
+                        report(
+                            format!("{pointer}/verifier/arguments/pattern"),
+                            false,
+                            format!("not a regular expression: {why}"),
+                        );
+                    }
+                }
+                _ => {}
             }
-            if type_name != kind.short_name && !loaded(kind.module, kind.class) {
+            let unloaded = kind
+                .pymanager
+                .filter(|&(module, class)| type_name != kind.short_name && !loaded(module, class));
+            if let Some((module, class)) = unloaded {
                 report(
                     format!("{pointer}/verifier/type"),
                     false,
                     format!(
                         "verifier \"{type_name}\" is not loaded: add \"{}\": {{\"verifiers\": [\"{}\"]}} to \"modules\", or use the short type \"{}\"",
-                        kind.module, kind.class, kind.short_name
+                        module, class, kind.short_name
                     ),
                 );
             }

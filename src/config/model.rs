@@ -363,9 +363,13 @@ pub struct VerifierConfig {
 pub enum VerifierArguments {
     HttpOk(HttpOkArguments),
     Exited(ExitedArguments),
+    Tcp(TcpArguments),
+    Command(CommandArguments),
+    Log(LogArguments),
+    File(FileArguments),
 }
 
-/// Passes when a GET of `url` answers with a 2xx status.
+/// Passes when a request to `url` answers with a 2xx status (or one of `status`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpOkArguments {
@@ -389,6 +393,121 @@ pub struct HttpOkArguments {
     /// Headers to send with each request.
     #[serde(default)]
     pub headers: IndexMap<String, String>,
+
+    /// The request method.
+    #[serde(default)]
+    pub method: HttpMethod,
+
+    /// The status code that passes, or a list of them; default: any 2xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "StatusCodes")]
+    pub status: Option<StatusCodes>,
+}
+
+/// The method of the http check's request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum HttpMethod {
+    #[default]
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "HEAD")]
+    Head,
+}
+
+/// One status code, or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(extend("errorMessage" = "expected a status code from 100 to 599, or a list of them"))]
+pub enum StatusCodes {
+    One(HttpStatus),
+    Any(#[schemars(length(min = 1))] Vec<HttpStatus>),
+}
+
+/// An HTTP status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct HttpStatus(#[schemars(range(min = 100, max = 599))] pub u16);
+
+/// Passes when a TCP connection to `host`:`port` is accepted.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpArguments {
+    /// The host to connect to; `localhost` tries 127.0.0.1 and ::1.
+    #[serde(default = "TcpArguments::default_host")]
+    #[schemars(length(min = 1))]
+    pub host: String,
+
+    /// The port to connect to.
+    #[schemars(range(min = 1))]
+    pub port: u16,
+
+    /// Seconds to keep trying before the check fails.
+    #[serde(default = "Seconds::thirty")]
+    pub timeout: Seconds,
+
+    /// The longest wait between attempts, and the limit on each attempt, in seconds.
+    #[serde(default = "Seconds::one")]
+    pub interval: Seconds,
+}
+
+impl TcpArguments {
+    fn default_host() -> String {
+        "127.0.0.1".to_owned()
+    }
+}
+
+/// Passes when a command exits with code 0: bring your own check, in any language. Give
+/// either `command` or `shell`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandArguments {
+    /// The program and its arguments, run directly: `["pg_isready", "-h", "127.0.0.1"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub command: Option<Vec<String>>,
+
+    /// A command line run with `default_shell`: `"redis-cli ping | grep -q PONG"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub shell: Option<String>,
+
+    /// Seconds to keep trying before the check fails.
+    #[serde(default = "Seconds::thirty")]
+    pub timeout: Seconds,
+
+    /// The longest wait between attempts, and the limit on each attempt, in seconds.
+    #[serde(default = "Seconds::one")]
+    pub interval: Seconds,
+}
+
+/// Passes when a line of the process's output (stdout or stderr) matches `pattern`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogArguments {
+    /// A regular expression (Rust `regex` syntax), such as `listening on port \\d+`.
+    #[schemars(length(min = 1))]
+    pub pattern: String,
+
+    /// Seconds to wait for a matching line before the check fails.
+    #[serde(default = "Seconds::thirty")]
+    pub timeout: Seconds,
+}
+
+/// Passes when `path` exists.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileArguments {
+    /// The file (or directory) to wait for, relative to rmanager's working directory.
+    #[schemars(length(min = 1))]
+    pub path: String,
+
+    /// Seconds to keep trying before the check fails.
+    #[serde(default = "Seconds::thirty")]
+    pub timeout: Seconds,
+
+    /// The longest wait between attempts, in seconds.
+    #[serde(default = "Seconds::one")]
+    pub interval: Seconds,
 }
 
 /// Passes when the process exits with `expect_code` within `timeout`.
@@ -409,9 +528,8 @@ pub struct ExitedArguments {
 pub struct VerifierType {
     /// The short type name, which needs no `modules` entry.
     pub short_name: &'static str,
-    /// The pymanager module and class, used as `module.Class`.
-    pub module: &'static str,
-    pub class: &'static str,
+    /// The pymanager module and class, used as `module.Class`, for the kinds pymanager has.
+    pub pymanager: Option<(&'static str, &'static str)>,
     /// One sentence for the schema: when the verifier passes.
     summary: &'static str,
     arguments_required: bool,
@@ -421,18 +539,21 @@ pub struct VerifierType {
 
 impl VerifierType {
     /// The `module.Class` name pymanager files use.
-    pub fn long_name(&self) -> String {
-        format!("{}.{}", self.module, self.class)
+    pub fn long_name(&self) -> Option<String> {
+        self.pymanager
+            .map(|(module, class)| format!("{module}.{class}"))
     }
 
     /// Finds the type a `type` value names, by either name.
     pub fn find(type_name: &str) -> Option<&'static VerifierType> {
         VERIFIER_TYPES.iter().find(|t| {
             t.short_name == type_name
-                || type_name
-                    .strip_prefix(t.module)
-                    .and_then(|rest| rest.strip_prefix('.'))
-                    == Some(t.class)
+                || t.pymanager.is_some_and(|(module, class)| {
+                    type_name
+                        .strip_prefix(module)
+                        .and_then(|rest| rest.strip_prefix('.'))
+                        == Some(class)
+                })
         })
     }
 }
@@ -441,21 +562,51 @@ impl VerifierType {
 pub static VERIFIER_TYPES: &[VerifierType] = &[
     VerifierType {
         short_name: "http",
-        module: "pymutils.http_verifier",
-        class: "HttpOkVerifier",
-        summary: "passes when a GET of `url` answers with a 2xx status",
+        pymanager: Some(("pymutils.http_verifier", "HttpOkVerifier")),
+        summary: "passes when a request to `url` answers with a 2xx status (or one of `status`)",
         arguments_required: true,
         arguments_schema: |g| g.subschema_for::<HttpOkArguments>(),
         parse: |v| serde_json::from_value(v).map(VerifierArguments::HttpOk),
     },
     VerifierType {
         short_name: "exited",
-        module: "pymutils.exited_verifier",
-        class: "ExitedVerifier",
+        pymanager: Some(("pymutils.exited_verifier", "ExitedVerifier")),
         summary: "passes when the process exits with `expect_code` within `timeout`",
         arguments_required: false,
         arguments_schema: |g| g.subschema_for::<ExitedArguments>(),
         parse: |v| serde_json::from_value(v).map(VerifierArguments::Exited),
+    },
+    VerifierType {
+        short_name: "tcp",
+        pymanager: None,
+        summary: "passes when a TCP connection to `host`:`port` is accepted",
+        arguments_required: true,
+        arguments_schema: |g| g.subschema_for::<TcpArguments>(),
+        parse: |v| serde_json::from_value(v).map(VerifierArguments::Tcp),
+    },
+    VerifierType {
+        short_name: "command",
+        pymanager: None,
+        summary: "passes when `command` (or the `shell` line) exits with code 0",
+        arguments_required: true,
+        arguments_schema: |g| g.subschema_for::<CommandArguments>(),
+        parse: |v| serde_json::from_value(v).map(VerifierArguments::Command),
+    },
+    VerifierType {
+        short_name: "log",
+        pymanager: None,
+        summary: "passes when a line of the process's output matches `pattern`",
+        arguments_required: true,
+        arguments_schema: |g| g.subschema_for::<LogArguments>(),
+        parse: |v| serde_json::from_value(v).map(VerifierArguments::Log),
+    },
+    VerifierType {
+        short_name: "file",
+        pymanager: None,
+        summary: "passes when `path` exists",
+        arguments_required: true,
+        arguments_schema: |g| g.subschema_for::<FileArguments>(),
+        parse: |v| serde_json::from_value(v).map(VerifierArguments::File),
     },
 ];
 
@@ -501,9 +652,13 @@ impl JsonSchema for VerifierConfig {
         let mut branches = Vec::new();
         for kind in VERIFIER_TYPES {
             let long = kind.long_name();
-            for name in [kind.short_name, &long] {
-                names.push(name.to_owned());
-                descriptions.push(format!("{}: {}.", kind.class, kind.summary));
+            let label = kind.pymanager.map_or(kind.short_name, |(_, class)| class);
+            let kind_names: Vec<&str> = std::iter::once(kind.short_name)
+                .chain(long.as_deref())
+                .collect();
+            for name in &kind_names {
+                names.push((*name).to_owned());
+                descriptions.push(format!("{label}: {}.", kind.summary));
             }
             let mut then = json_schema!({
                 "properties": { "arguments": (kind.arguments_schema)(generator) },
@@ -513,7 +668,7 @@ impl JsonSchema for VerifierConfig {
             }
             branches.push(json_schema!({
                 "if": {
-                    "properties": { "type": { "enum": [kind.short_name, long] } },
+                    "properties": { "type": { "enum": kind_names } },
                     "required": ["type"],
                 },
                 "then": then,

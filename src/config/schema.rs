@@ -304,7 +304,7 @@ mod tests {
             keys.sort();
             keys
         };
-        let http = ["headers", "interval", "timeout", "url"];
+        let http = ["headers", "interval", "method", "status", "timeout", "url"];
         assert_eq!(arguments_of("http"), http);
         assert_eq!(arguments_of("pymutils.http_verifier.HttpOkVerifier"), http);
         let exited = ["expect_code", "timeout"];
@@ -313,5 +313,12 @@ mod tests {
             arguments_of("pymutils.exited_verifier.ExitedVerifier"),
             exited
         );
+        assert_eq!(arguments_of("tcp"), ["host", "interval", "port", "timeout"]);
+        assert_eq!(
+            arguments_of("command"),
+            ["command", "interval", "shell", "timeout"]
+        );
+        assert_eq!(arguments_of("log"), ["pattern", "timeout"]);
+        assert_eq!(arguments_of("file"), ["interval", "path", "timeout"]);
     }
 }

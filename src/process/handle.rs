@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use futures_lite::future;
 
+use regex::Regex;
+
 use super::Watchdog;
+use super::output::{self, OutputWatch, Sink};
 use super::unix::{Signal, signal_group};
 use crate::latch::Latch;
-use crate::spec::{Command, EnvironmentFile, Output, ProcessSpec};
+use crate::spec::{Command, EnvironmentFile, Output, ProcessSpec, VerifierSpec};
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,8 @@ pub enum SpawnError {
     OutputFile { path: PathBuf, source: io::Error },
     /// The program could not be executed.
     Spawn { program: String, source: io::Error },
+    /// The log check's pattern is not a regular expression (validation checks it).
+    Pattern(String),
 }
 
 impl fmt::Display for SpawnError {
@@ -73,6 +78,7 @@ impl fmt::Display for SpawnError {
                 write!(f, "cannot create output file {}: {source}", path.display())
             }
             SpawnError::Spawn { program, source } => write!(f, "cannot run {program}: {source}"),
+            SpawnError::Pattern(why) => write!(f, "the log check's pattern: {why}"),
         }
     }
 }
@@ -97,6 +103,7 @@ impl ExitWatch {
 pub struct ProcessHandle {
     pid: u32,
     exit: ExitWatch,
+    output: Option<OutputWatch>,
 }
 
 impl ProcessHandle {
@@ -124,7 +131,7 @@ impl ProcessHandle {
         if let Some(environment) = environment {
             command.env_clear().envs(environment);
         }
-        let (stdout, stderr) = output_stdio(&spec.output).map_err(|source| match &spec.output {
+        let output_error = |source| match &spec.output {
             Output::File(path) => SpawnError::OutputFile {
                 path: path.clone(),
                 source,
@@ -133,7 +140,23 @@ impl ProcessHandle {
                 program: program.to_owned(),
                 source,
             },
-        })?;
+        };
+        // A log check reads the output on its way; otherwise it goes straight where it goes.
+        let pattern = match &spec.verifier {
+            Some(VerifierSpec::Log { pattern, .. }) => {
+                Some(Regex::new(pattern).map_err(|e| SpawnError::Pattern(e.to_string()))?)
+            }
+            _ => None,
+        };
+        let (stdout, stderr) = match pattern {
+            Some(_) => (Stdio::piped(), Stdio::piped()),
+            None => output_stdio(&spec.output).map_err(output_error)?,
+        };
+        let sink = match (&pattern, &spec.output) {
+            (Some(_), Output::File(path)) => Sink::File(File::create(path).map_err(output_error)?),
+            (Some(_), Output::Inherit) => Sink::Stdout,
+            _ => Sink::Nowhere,
+        };
         // Converting resets stdio, so it is set afterwards.
         let mut command = async_process::Command::from(command);
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
@@ -142,6 +165,12 @@ impl ProcessHandle {
             source,
         })?;
         let pid = child.id();
+        let output = match (pattern, child.stdout.take(), child.stderr.take()) {
+            (Some(pattern), Some(out), Some(err)) => {
+                Some(output::watch(out, err, sink, pattern).map_err(output_error)?)
+            }
+            _ => None,
+        };
 
         let end = Arc::new(Latch::new());
         let watch = ExitWatch(end.clone());
@@ -160,7 +189,16 @@ impl ProcessHandle {
             };
             end.set(end_state);
         });
-        Ok(ProcessHandle { pid, exit: watch })
+        Ok(ProcessHandle {
+            pid,
+            exit: watch,
+            output,
+        })
+    }
+
+    /// What the copying of its output says, when a `log` check reads it.
+    pub fn output(&self) -> Option<&OutputWatch> {
+        self.output.as_ref()
     }
 
     pub fn pid(&self) -> u32 {

@@ -160,7 +160,7 @@ impl Shared {
         let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
             return Ok(());
         };
-        let check = async { Some(verifier.verify(handle.exit(), &self.reporter).await) };
+        let check = async { Some(verifier.verify(&handle, &self.reporter).await) };
         let shutdown = async {
             self.shutting_down.wait().await;
             None

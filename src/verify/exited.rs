@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::verifier::{Check, Readiness, Reporter, Verifier, seconds};
-use crate::process::ExitWatch;
+use crate::process::ProcessHandle;
 
 /// Passes when the process exits with `expect_code` within `timeout` (pymanager's
 /// ExitedVerifier): a one-shot setup step.
@@ -11,14 +11,14 @@ pub struct ExitedVerifier {
 }
 
 impl Verifier for ExitedVerifier {
-    fn verify<'a>(&'a self, process: &'a ExitWatch, report: &'a Reporter) -> Check<'a> {
+    fn verify<'a>(&'a self, process: &'a ProcessHandle, report: &'a Reporter) -> Check<'a> {
         Box::pin(async move {
             report.attempt(&format!(
                 "waiting up to {} for exit code {}",
                 seconds(self.timeout),
                 self.expect_code
             ));
-            let why = match async_std::future::timeout(self.timeout, process.wait()).await {
+            let why = match async_std::future::timeout(self.timeout, process.exit().wait()).await {
                 Ok(end) if end.code() == self.expect_code => return Readiness::Ready,
                 Ok(end) => format!("{end}, expected exit code {}", self.expect_code),
                 Err(_) => format!("did not exit within {}", seconds(self.timeout)),

@@ -1,11 +1,20 @@
 //! Readiness checks: how rmanager knows a process reached its desired state. One file per
-//! kind; `verifier` holds what they share.
+//! kind; `verifier` holds what they share (the trait, the polling loop, the messages).
 
+mod command;
 mod exited;
+mod file;
 mod http;
+mod log;
+mod net;
 mod plain_http;
+mod tcp;
 mod verifier;
 
+pub use command::CommandCheck;
 pub use exited::ExitedVerifier;
+pub use file::FileCheck;
 pub use http::HttpOkVerifier;
-pub use verifier::{Readiness, Reporter, Verifier, for_spec, seconds as seconds_text};
+pub use log::LogCheck;
+pub use tcp::TcpCheck;
+pub use verifier::{Readiness, Reporter, Timing, Verifier, for_spec, seconds as seconds_text};

@@ -4,18 +4,18 @@
 //! `python3 -m http.server` and many small development servers send, so a check against
 //! them would never pass. A readiness check needs only the status line and headers (for
 //! redirects), so this backend speaks just enough HTTP/1.x: one connection per request,
-//! the response head read, the body never. It also tries every address a host name
-//! resolves to, so `localhost` works whether the service listens on 127.0.0.1 or ::1.
+//! the response head read, the body never. It connects as the tcp check does (`net`).
 
 use std::future::Future;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 
 use async_std::io::{BufReader, prelude::*};
-use async_std::net::{TcpStream, ToSocketAddrs};
-use surf::http::url::{Host, Position};
+use async_std::net::TcpStream;
+use surf::http::url::Position;
 use surf::http::{Request, Response, StatusCode};
 use surf::{Error, HttpClient};
+
+use super::net::{connect, reason, resolve};
 
 /// The most bytes of a response head read before giving up on it.
 const MAX_HEAD_BYTES: u64 = 64 * 1024;
@@ -48,22 +48,8 @@ async fn send(request: Request) -> Result<Response, String> {
         ));
     }
     let port = url.port_or_known_default().unwrap_or(80);
-    let addresses: Vec<SocketAddr> = match url.host() {
-        // RFC 6761: `localhost` is loopback, whatever /etc/hosts says; many hosts files
-        // map it to 127.0.0.1 only, while the service may listen on ::1.
-        Some(Host::Domain(name)) if is_localhost(name) => vec![
-            (Ipv4Addr::LOCALHOST, port).into(),
-            (Ipv6Addr::LOCALHOST, port).into(),
-        ],
-        Some(Host::Domain(name)) => (name, port)
-            .to_socket_addrs()
-            .await
-            .map_err(|e| format!("cannot resolve {name}: {}", reason(&e)))?
-            .collect(),
-        Some(Host::Ipv4(ip)) => vec![(ip, port).into()],
-        Some(Host::Ipv6(ip)) => vec![(ip, port).into()],
-        None => return Err("the URL has no host".to_owned()),
-    };
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let addresses = resolve(host.trim_start_matches('[').trim_end_matches(']'), port).await?;
     let mut stream = connect(&addresses).await?;
 
     let mut head = format!(
@@ -86,38 +72,6 @@ async fn send(request: Request) -> Result<Response, String> {
         .map_err(|e| format!("sending the request: {}", reason(&e)))?;
 
     read_head(stream).await
-}
-
-fn is_localhost(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost")
-}
-
-/// Connects to the first address that accepts; the error names every address tried.
-async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, String> {
-    let mut failures = Vec::new();
-    for address in addresses {
-        match TcpStream::connect(address).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => failures.push(format!("{address}: {}", reason(&e))),
-        }
-    }
-    if failures.is_empty() {
-        return Err("the host name resolves to no address".to_owned());
-    }
-    Err(failures.join("; "))
-}
-
-/// An I/O error in the words of a message: "connection refused", not
-/// "Connection refused (os error 111)".
-fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or_default();
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text.to_owned(),
-    }
 }
 
 /// Reads the status line and headers of a response.

@@ -1,9 +1,11 @@
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{ExitedVerifier, HttpOkVerifier};
-use crate::process::ExitWatch;
+use futures_lite::future;
+
+use super::{CommandCheck, ExitedVerifier, FileCheck, HttpOkVerifier, LogCheck, TcpCheck};
+use crate::process::ProcessHandle;
 use crate::spec::{Messages, VerifierSpec};
 
 /// The outcome of a readiness check.
@@ -20,30 +22,118 @@ pub type Check<'a> = Pin<Box<dyn Future<Output = Readiness> + Send + 'a>>;
 /// A readiness check. Implementations fail fast when the process ends first (unless its
 /// end is what they wait for); the supervisor drops the future when shutdown begins.
 pub trait Verifier: Send + Sync {
-    fn verify<'a>(&'a self, process: &'a ExitWatch, report: &'a Reporter) -> Check<'a>;
+    fn verify<'a>(&'a self, process: &'a ProcessHandle, report: &'a Reporter) -> Check<'a>;
 }
 
 /// The verifier a spec describes.
 pub fn for_spec(spec: &VerifierSpec) -> Box<dyn Verifier> {
-    match spec {
+    match spec.clone() {
         VerifierSpec::HttpOk {
             url,
             timeout,
             interval,
             headers,
+            method,
+            status,
         } => Box::new(HttpOkVerifier {
-            url: url.clone(),
-            timeout: *timeout,
-            interval: *interval,
-            headers: headers.clone(),
+            url,
+            timing: Timing { timeout, interval },
+            headers,
+            method,
+            status,
         }),
         VerifierSpec::Exited {
             timeout,
             expect_code,
         } => Box::new(ExitedVerifier {
-            timeout: *timeout,
-            expect_code: *expect_code,
+            timeout,
+            expect_code,
         }),
+        VerifierSpec::Tcp {
+            host,
+            port,
+            timeout,
+            interval,
+        } => Box::new(TcpCheck {
+            host,
+            port,
+            timing: Timing { timeout, interval },
+        }),
+        VerifierSpec::Command {
+            command,
+            timeout,
+            interval,
+        } => Box::new(CommandCheck {
+            command,
+            timing: Timing { timeout, interval },
+        }),
+        VerifierSpec::Log { pattern, timeout } => Box::new(LogCheck { pattern, timeout }),
+        VerifierSpec::File {
+            path,
+            timeout,
+            interval,
+        } => Box::new(FileCheck {
+            path,
+            timing: Timing { timeout, interval },
+        }),
+    }
+}
+
+/// How long a polling check keeps trying, and the longest wait between (and limit on)
+/// its attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+/// Tries `attempt` until it passes: at once, then backing off from 10 ms up to `interval`,
+/// each attempt bounded by `interval`, for up to `timeout`. When the process ends, one last
+/// attempt decides. `target` names what is tried, for messages: `tcp 127.0.0.1:5432`.
+pub async fn poll<F, A>(
+    process: &ProcessHandle,
+    report: &Reporter,
+    timing: Timing,
+    target: &str,
+    attempt_text: &str,
+    mut attempt: F,
+) -> Readiness
+where
+    F: FnMut() -> A,
+    A: Future<Output = Result<(), String>>,
+{
+    let started = Instant::now();
+    let mut backoff = Backoff::new(timing.interval);
+    let mut attempts = 0;
+    loop {
+        let ended = process.exit().ended();
+        attempts += 1;
+        report.attempt(&format!(
+            "{attempt_text} (limit {})",
+            seconds(timing.interval)
+        ));
+        let why = match async_std::future::timeout(timing.interval, attempt()).await {
+            Ok(Ok(())) => return Readiness::Ready,
+            Ok(Err(why)) => format!("{target}: {why}"),
+            Err(_) => format!("{target}: no answer within {}", seconds(timing.interval)),
+        };
+        report.fail(&why);
+        if let Some(end) = ended {
+            return Readiness::Failed(format!("{end} before it became ready"));
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= timing.timeout {
+            return Readiness::Failed(format!(
+                "{why} ({attempts} attempts in {})",
+                seconds(elapsed)
+            ));
+        }
+        let delay = backoff.next_delay().min(timing.timeout - elapsed);
+        // An exit cuts the wait short: the next attempt is the last.
+        future::race(async_std::task::sleep(delay), async {
+            process.exit().wait().await;
+        })
+        .await;
     }
 }
 

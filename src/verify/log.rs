@@ -1,0 +1,60 @@
+use std::time::Duration;
+
+use futures_lite::future;
+
+use super::verifier::{Check, Readiness, Reporter, Verifier, seconds};
+use crate::process::ProcessHandle;
+
+/// Passes when a line of the process's output matches `pattern` (the process module
+/// copies the output and does the matching as the lines pass).
+pub struct LogCheck {
+    pub pattern: String,
+    pub timeout: Duration,
+}
+
+/// How long after the process ended its last lines may still be on their way.
+const DRAIN: Duration = Duration::from_millis(200);
+
+impl Verifier for LogCheck {
+    fn verify<'a>(&'a self, process: &'a ProcessHandle, report: &'a Reporter) -> Check<'a> {
+        Box::pin(async move {
+            report.attempt(&format!(
+                "wait up to {} for a line matching /{}/",
+                seconds(self.timeout),
+                self.pattern
+            ));
+            let Some(output) = process.output() else {
+                return Readiness::Failed("its output is not being read".to_owned());
+            };
+            let matched = async {
+                output.matched.wait().await;
+                Readiness::Ready
+            };
+            let timeout = async {
+                async_std::task::sleep(self.timeout).await;
+                Readiness::Failed(format!(
+                    "no line matched /{}/ within {}",
+                    self.pattern,
+                    seconds(self.timeout)
+                ))
+            };
+            let ended = async {
+                let end = process.exit().wait().await;
+                // Its last lines may still be in the pipe.
+                let drained = async {
+                    output.drained.wait().await;
+                };
+                future::race(drained, async_std::task::sleep(DRAIN)).await;
+                match output.matched.get() {
+                    Some(()) => Readiness::Ready,
+                    None => Readiness::Failed(format!("{end} before it became ready")),
+                }
+            };
+            let outcome = future::race(matched, future::race(ended, timeout)).await;
+            if let Readiness::Failed(why) = &outcome {
+                report.fail(why);
+            }
+            outcome
+        })
+    }
+}

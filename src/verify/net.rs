@@ -1,0 +1,58 @@
+//! Connecting to a service, for the http and tcp checks: every address a host resolves to
+//! is tried, and `localhost` is both loopbacks.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use async_std::net::{TcpStream, ToSocketAddrs};
+
+/// The addresses to try for `host` (a name or an IP address, without brackets).
+pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![(ip, port).into()]);
+    }
+    // RFC 6761: `localhost` is loopback, whatever /etc/hosts says; many hosts files map it
+    // to 127.0.0.1 only, while the service may listen on ::1.
+    if is_localhost(host) {
+        return Ok(vec![
+            (Ipv4Addr::LOCALHOST, port).into(),
+            (Ipv6Addr::LOCALHOST, port).into(),
+        ]);
+    }
+    Ok((host, port)
+        .to_socket_addrs()
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {}", reason(&e)))?
+        .collect())
+}
+
+fn is_localhost(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// Connects to the first address that accepts; the error names every address tried.
+pub async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, String> {
+    let mut failures = Vec::new();
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => failures.push(format!("{address}: {}", reason(&e))),
+        }
+    }
+    if failures.is_empty() {
+        return Err("the host name resolves to no address".to_owned());
+    }
+    Err(failures.join("; "))
+}
+
+/// An I/O error in the words of a message: "connection refused", not
+/// "Connection refused (os error 111)".
+pub fn reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or_default();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,24 @@
+use super::net::{connect, resolve};
+use super::verifier::{Check, Reporter, Timing, Verifier, poll};
+use crate::process::ProcessHandle;
+
+/// Passes when a TCP connection to `host`:`port` is accepted.
+pub struct TcpCheck {
+    pub host: String,
+    pub port: u16,
+    pub timing: Timing,
+}
+
+impl Verifier for TcpCheck {
+    fn verify<'a>(&'a self, process: &'a ProcessHandle, report: &'a Reporter) -> Check<'a> {
+        Box::pin(async move {
+            let target = format!("tcp {}:{}", self.host, self.port);
+            let text = format!("connect to {}:{}", self.host, self.port);
+            poll(process, report, self.timing, &target, &text, || async {
+                let addresses = resolve(&self.host, self.port).await?;
+                connect(&addresses).await.map(drop)
+            })
+            .await
+        })
+    }
+}
