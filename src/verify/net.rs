@@ -36,6 +36,8 @@ pub async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, String> {
     for address in addresses {
         match TcpStream::connect(address).await {
             Ok(stream) => return Ok(stream),
+            // The address is news only when there were several.
+            Err(e) if addresses.len() == 1 => failures.push(reason(&e)),
             Err(e) => failures.push(format!("{address}: {}", reason(&e))),
         }
     }

@@ -178,6 +178,26 @@ impl Manager {
         }
     }
 
+    /// The next stdout line that starts with `prefix`, or None once stdout has closed.
+    pub fn try_line_starting(&mut self, prefix: &str) -> Option<String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => {
+                    self.seen.push(line.clone());
+                    return Some(line);
+                }
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "no line starting with {prefix:?}; stdout so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
     /// The number after `prefix` on the next line starting with it (`pid 4242`).
     pub fn number_after(&mut self, prefix: &str) -> i32 {
         let line = self.line_starting(prefix);
