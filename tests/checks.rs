@@ -35,7 +35,9 @@ fn service_args(args: &str) -> String {
 fn tcp_passes_once_the_port_accepts_and_fails_with_what_it_tried() {
     let port = free_port();
     let run = run_check(
-        &service_args(&format!(r#""--delay-ms", "200", "--listen", "127.0.0.1:{port}""#)),
+        &service_args(&format!(
+            r#""--delay-ms", "200", "--listen", "127.0.0.1:{port}""#
+        )),
         &format!(r#"{{"type": "tcp", "arguments": {{"port": {port}}}}}"#),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -44,12 +46,13 @@ fn tcp_passes_once_the_port_accepts_and_fails_with_what_it_tried() {
     let closed = free_port();
     let run = run_check(
         r#""executable": "sleep", "arguments": ["600"]"#,
-        &format!(r#"{{"type": "tcp", "arguments": {{"port": {closed}, "timeout": 0.3, "interval": 0.1}}}}"#),
+        &format!(
+            r#"{{"type": "tcp", "arguments": {{"port": {closed}, "timeout": 0.3, "interval": 0.1}}}}"#
+        ),
     );
     assert_eq!(run.code, 5);
-    let expected = format!(
-        "rmanager: setup failed: web: tcp 127.0.0.1:{closed}: connection refused ("
-    );
+    let expected =
+        format!("rmanager: setup failed: web: tcp 127.0.0.1:{closed}: connection refused (");
     assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
     assert!(run.stderr.contains(" attempts in 0."), "{}", run.stderr);
 }
@@ -59,8 +62,14 @@ fn command_passes_on_exit_0_and_fails_with_the_last_exit_and_message() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("up");
     let run = run_check(
-        &format!(r#""executable": "sleep 0.2; touch {}; sleep 600", "options": {{"shell": true}}"#, marker.display()),
-        &format!(r#"{{"type": "command", "arguments": {{"command": ["test", "-e", "{}"]}}}}"#, marker.display()),
+        &format!(
+            r#""executable": "sleep 0.2; touch {}; sleep 600", "options": {{"shell": true}}"#,
+            marker.display()
+        ),
+        &format!(
+            r#"{{"type": "command", "arguments": {{"command": ["test", "-e", "{}"]}}}}"#,
+            marker.display()
+        ),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
 
@@ -86,7 +95,8 @@ fn a_command_attempt_that_hangs_is_cut_off_at_interval() {
     );
     assert_eq!(run.code, 5);
     assert!(
-        run.stderr.contains(": command sleep 600: no answer within 0.2 s ("),
+        run.stderr
+            .contains(": command sleep 600: no answer within 0.2 s ("),
         "{}",
         run.stderr
     );
@@ -99,7 +109,11 @@ fn log_passes_on_a_matching_line_which_still_reaches_the_terminal() {
         r#"{"type": "log", "arguments": {"pattern": "listening on port \\d+"}}"#,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("server listening on port 8080\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("server listening on port 8080\n"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("after-ready"));
 
     let run = run_check(
@@ -126,7 +140,12 @@ fn log_sees_the_last_line_of_a_process_that_exits_at_once() {
         r#"{"type": "log", "arguments": {"pattern": "done$"}}"#,
     );
     assert_eq!(run.code, 5);
-    assert!(run.stderr.contains("web: exited with code 0 before it became ready"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("web: exited with code 0 before it became ready"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// The copying a log check needs must not lose output: every byte of a chatty child
@@ -156,8 +175,14 @@ fn file_passes_once_the_file_exists() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ready.flag");
     let run = run_check(
-        &format!(r#""executable": "sleep 0.2; touch {}; sleep 600", "options": {{"shell": true}}"#, path.display()),
-        &format!(r#"{{"type": "file", "arguments": {{"path": "{}"}}}}"#, path.display()),
+        &format!(
+            r#""executable": "sleep 0.2; touch {}; sleep 600", "options": {{"shell": true}}"#,
+            path.display()
+        ),
+        &format!(
+            r#"{{"type": "file", "arguments": {{"path": "{}"}}}}"#,
+            path.display()
+        ),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
 
@@ -167,7 +192,8 @@ fn file_passes_once_the_file_exists() {
     );
     assert_eq!(run.code, 5);
     assert!(
-        run.stderr.contains("web: file never.flag: no such file or directory ("),
+        run.stderr
+            .contains("web: file never.flag: no such file or directory ("),
         "{}",
         run.stderr
     );
@@ -177,7 +203,9 @@ fn file_passes_once_the_file_exists() {
 fn http_method_and_status_choose_what_passes() {
     let port = free_port();
     let run = run_check(
-        &service_args(&format!(r#""--status", "503", "--listen", "127.0.0.1:{port}""#)),
+        &service_args(&format!(
+            r#""--status", "503", "--listen", "127.0.0.1:{port}""#
+        )),
         &format!(
             r#"{{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/", "method": "HEAD", "status": [200, 503]}}}}"#
         ),
