@@ -18,6 +18,9 @@ use super::unix::{Signal, signal_group};
 use crate::latch::Latch;
 use crate::spec::{Command, EnvironmentFile, Output, ProcessSpec, VerifierSpec};
 
+/// The longest a stop waits for the last of a process's copied output.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcessEnd {
@@ -241,6 +244,12 @@ impl ProcessHandle {
         let end = self.exit.wait().await;
         // The leader is gone; whatever it left behind in its group goes too.
         self.signal(Signal::Kill);
+        // Output being copied for a log check is still written out, unless something
+        // outside the group holds the pipe open.
+        if let Some(output) = &self.output {
+            let drained = async { output.drained.wait().await };
+            future::race(drained, async_std::task::sleep(DRAIN_LIMIT)).await;
+        }
         (end, stop)
     }
 
