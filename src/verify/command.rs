@@ -1,10 +1,14 @@
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Stdio;
+use std::time::Duration;
 
 use super::net::reason;
 use super::verifier::{Check, Reporter, Timing, Verifier, poll};
 use crate::process::{ProcessHandle, Signal, signal_group};
 use crate::spec::Command;
+
+/// The shortest wait between attempts: each one spawns a process.
+const SPAWN_FLOOR: Duration = Duration::from_millis(10);
 
 /// Passes when a command exits with code 0: how users bring checks of their own, in any
 /// language (a pymanager verifier class becomes a script).
@@ -26,9 +30,15 @@ impl Verifier for CommandCheck {
             };
             let target = format!("command {line}");
             let text = format!("run {line}");
-            poll(process, report, self.timing, &target, &text, || {
-                self.attempt()
-            })
+            poll(
+                process,
+                report,
+                self.timing,
+                SPAWN_FLOOR,
+                &target,
+                &text,
+                || self.attempt(),
+            )
             .await
         })
     }

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::net::reason;
-use super::verifier::{Check, Reporter, Timing, Verifier, poll};
+use super::verifier::{Backoff, Check, Reporter, Timing, Verifier, poll};
 use crate::process::ProcessHandle;
 
 /// Passes when `path` exists.
@@ -15,12 +15,20 @@ impl Verifier for FileCheck {
         Box::pin(async move {
             let target = format!("file {}", self.path.display());
             let text = format!("look for {}", self.path.display());
-            poll(process, report, self.timing, &target, &text, || async {
-                async_std::fs::metadata(&self.path)
-                    .await
-                    .map(drop)
-                    .map_err(|e| reason(&e))
-            })
+            poll(
+                process,
+                report,
+                self.timing,
+                Backoff::CHEAP,
+                &target,
+                &text,
+                || async {
+                    async_std::fs::metadata(&self.path)
+                        .await
+                        .map(drop)
+                        .map_err(|e| reason(&e))
+                },
+            )
             .await
         })
     }

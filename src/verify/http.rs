@@ -2,7 +2,7 @@ use surf::middleware::Redirect;
 use surf::{RequestBuilder, Url};
 
 use super::plain_http::PlainHttp;
-use super::verifier::{Check, Readiness, Reporter, Timing, Verifier, poll};
+use super::verifier::{Backoff, Check, Readiness, Reporter, Timing, Verifier, poll};
 use crate::config::model::HttpMethod;
 use crate::process::ProcessHandle;
 
@@ -36,6 +36,7 @@ impl Verifier for HttpOkVerifier {
                 process,
                 report,
                 self.timing,
+                Backoff::CHEAP,
                 &self.url,
                 &attempt_text,
                 || self.attempt(&client, method, &url),

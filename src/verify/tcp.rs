@@ -1,5 +1,5 @@
 use super::net::{connect, resolve};
-use super::verifier::{Check, Reporter, Timing, Verifier, poll};
+use super::verifier::{Backoff, Check, Reporter, Timing, Verifier, poll};
 use crate::process::ProcessHandle;
 
 /// Passes when a TCP connection to `host`:`port` is accepted.
@@ -14,10 +14,18 @@ impl Verifier for TcpCheck {
         Box::pin(async move {
             let target = format!("tcp {}:{}", self.host, self.port);
             let text = format!("connect to {}:{}", self.host, self.port);
-            poll(process, report, self.timing, &target, &text, || async {
-                let addresses = resolve(&self.host, self.port).await?;
-                connect(&addresses).await.map(drop)
-            })
+            poll(
+                process,
+                report,
+                self.timing,
+                Backoff::CHEAP,
+                &target,
+                &text,
+                || async {
+                    let addresses = resolve(&self.host, self.port).await?;
+                    connect(&addresses).await.map(drop)
+                },
+            )
             .await
         })
     }

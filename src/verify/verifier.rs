@@ -87,13 +87,15 @@ pub struct Timing {
     pub interval: Duration,
 }
 
-/// Tries `attempt` until it passes: at once, then backing off from 10 ms up to `interval`,
-/// each attempt bounded by `interval`, for up to `timeout`. When the process ends, one last
-/// attempt decides. `target` names what is tried, for messages: `tcp 127.0.0.1:5432`.
+/// Tries `attempt` until it passes: at once, then after the waits of [`Backoff`] (from
+/// `floor`), each attempt bounded by `interval`, for up to `timeout`. When the process ends,
+/// one last attempt decides. `target` names what is tried, for messages:
+/// `tcp 127.0.0.1:5432`.
 pub async fn poll<F, A>(
     process: &ProcessHandle,
     report: &Reporter,
     timing: Timing,
+    floor: Duration,
     target: &str,
     attempt_text: &str,
     mut attempt: F,
@@ -103,7 +105,7 @@ where
     A: Future<Output = Result<(), String>>,
 {
     let started = Instant::now();
-    let mut backoff = Backoff::new(timing.interval);
+    let mut backoff = Backoff::new(floor, timing.interval);
     let mut attempts = 0;
     loop {
         let ended = process.exit().ended();
@@ -162,25 +164,31 @@ impl Reporter {
     }
 }
 
-/// Waits between attempts of a polling check: 10 ms at first, doubling up to `interval`,
-/// so readiness is noticed within a few ms of the service answering without hammering it.
+/// Waits between attempts of a polling check: 2% of the time waited so far, at least
+/// `floor`, at most `interval`. A service that answers after 200 ms is noticed within
+/// 4 ms of it, one that takes 10 s within 200 ms, and a check costs about a hundred
+/// attempts however long the wait (pymanager waits a whole interval each time).
 pub struct Backoff {
-    next: Duration,
+    started: Instant,
+    floor: Duration,
     max: Duration,
 }
 
 impl Backoff {
-    pub fn new(max: Duration) -> Self {
+    /// The floor for cheap attempts (a connect, a stat); the command check, which spawns a
+    /// process per attempt, uses a higher one.
+    pub const CHEAP: Duration = Duration::from_millis(2);
+
+    pub fn new(floor: Duration, max: Duration) -> Self {
         Backoff {
-            next: Duration::from_millis(10).min(max),
+            started: Instant::now(),
+            floor: floor.min(max),
             max,
         }
     }
 
     pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        delay
+        (self.started.elapsed() / 50).clamp(self.floor, self.max)
     }
 }
 

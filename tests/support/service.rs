@@ -12,6 +12,8 @@
 //!   --print-bytes N     write N bytes to stdout, then N to stderr
 //!   --exit-after-ms N   exit after N ms (with --code, default 0)
 //!   --code N
+//!   --stamp-listen FILE write the time (ns since the epoch) listening began to FILE
+//!   --stamp-exit FILE   write the time of the --exit-after-ms exit to FILE, just before it
 //!   --log FILE          append `start` to FILE before listening, and `stop` on SIGTERM
 //!                       (then exit 0), or `term` with --ignore-term
 //! It prints `pid P` (and `grandchild G`) on stdout first, one line each.
@@ -32,6 +34,8 @@ fn main() {
     let mut exit_after = None;
     let mut code = 0;
     let mut log = None;
+    let mut stamp_listen = None;
+    let mut stamp_exit = None;
     let mut answer = Answer {
         status: 200,
         require: None,
@@ -54,6 +58,8 @@ fn main() {
             "--exit-after-ms" => exit_after = Some(number(&value())),
             "--code" => code = number(&value()),
             "--log" => log = Some(value()),
+            "--stamp-listen" => stamp_listen = Some(value()),
+            "--stamp-exit" => stamp_exit = Some(value()),
             _ => fail(&format!("unknown option {arg}")),
         }
     }
@@ -94,12 +100,15 @@ fn main() {
     if let Some(ms) = exit_after {
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(ms));
+            if let Some(path) = stamp_exit {
+                stamp(&path);
+            }
             std::process::exit(code);
         });
     }
     std::thread::sleep(Duration::from_millis(delay));
     match listen {
-        Some(address) => serve(&address, answer),
+        Some(address) => serve(&address, answer, stamp_listen),
         None => loop {
             std::thread::park();
         },
@@ -114,9 +123,12 @@ struct Answer {
     silent: bool,
 }
 
-fn serve(address: &str, answer: Answer) -> ! {
+fn serve(address: &str, answer: Answer, stamp_listen: Option<String>) -> ! {
     let listener = TcpListener::bind(address)
         .unwrap_or_else(|e| fail(&format!("cannot listen on {address}: {e}")));
+    if let Some(path) = stamp_listen {
+        stamp(&path);
+    }
     for stream in listener.incoming().flatten() {
         let answer = answer.clone();
         std::thread::spawn(move || {
@@ -147,6 +159,15 @@ fn serve(address: &str, answer: Answer) -> ! {
         });
     }
     unreachable!("incoming() never ends")
+}
+
+/// Writes the time now, in ns since the epoch, to `path`.
+fn stamp(path: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let _ = std::fs::write(path, now.to_string());
 }
 
 /// Header names compare without case, values exactly.
