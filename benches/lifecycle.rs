@@ -117,7 +117,7 @@ impl Bench {
         });
     }
 
-    /// 1. From launching the manager until `GET /status` says running, every port answering.
+    /// (1) From launching the manager until `GET /status` says running, every port answering.
     fn time_to_ready(&mut self) {
         let sizes: &[usize] = if self.quick { &[1, 5] } else { &[1, 10, 50] };
         for parallel in [false, true] {
@@ -170,7 +170,7 @@ impl Bench {
         }
     }
 
-    /// 2. From the moment the service listens until the manager reports it ready.
+    /// (2) From the moment the service listens until the manager reports it ready.
     fn readiness_latency(&mut self) {
         self.row(
             "readiness noticed after the service listens",
@@ -206,7 +206,7 @@ impl Bench {
         );
     }
 
-    /// 3. From SIGTERM to the manager until it has exited and no child remains.
+    /// (3) From SIGTERM to the manager until it has exited and no child remains.
     fn shutdown(&mut self) {
         let cases: [(usize, bool, f64, &str); 2] =
             [(10, false, 10.0, "< 50 ms"), (5, true, 2.0, "< 2.1 s")];
@@ -245,7 +245,7 @@ impl Bench {
         }
     }
 
-    /// 4. A child exits by itself: until `GET /` says so, and until a manager without
+    /// (4) A child exits by itself: until `GET /` says so, and until a manager without
     /// keep-alive has exited.
     fn exit_detection(&mut self) {
         for keep_alive in [true, false] {
@@ -297,7 +297,7 @@ impl Bench {
         }
     }
 
-    /// 5. Resident memory with 10 and 50 children; CPU time over idle seconds.
+    /// (5) Resident memory with 10 and 50 children; CPU time over idle seconds.
     fn footprint(&mut self) {
         for (n, target) in [(10, "< 8 MB"), (50, "< 10 MB")] {
             self.row(
@@ -350,7 +350,7 @@ impl Bench {
         );
     }
 
-    /// 6. `GET /` with 50 processes at a paced 1,000 requests per second.
+    /// (6) `GET /` with 50 processes at a paced 1,000 requests per second.
     fn control_api(&mut self) {
         let seconds = if self.quick { 0.5 } else { 5.0 };
         let mut results: Vec<(Tool, Load)> = Vec::new();
@@ -378,7 +378,7 @@ impl Bench {
         }
         let pick =
             |tool, f: fn(&Load) -> f64| results.iter().find(|(t, _)| *t == tool).map(|(_, l)| f(l));
-        let rows: [(&str, &'static str, &str, fn(&Load) -> f64); 4] = [
+        let rows: [(&str, &'static str, &str, Figure); 4] = [
             (
                 "GET /, 50 processes: requests answered per second",
                 "req/s",
@@ -402,7 +402,7 @@ impl Bench {
         }
     }
 
-    /// 7. `rmanager --validate` on a generated 1,000-process file.
+    /// (7) `rmanager --validate` on a generated 1,000-process file.
     fn validation(&mut self) {
         self.row("--validate, 1,000 processes", "ms", "< 50 ms", true, |_| {
             let dir = tempfile::tempdir().ok()?;
@@ -644,6 +644,9 @@ impl Env {
         let _ = self.child.wait();
     }
 }
+
+/// One figure of a load's results.
+type Figure = fn(&Load) -> f64;
 
 /// Results of a paced load.
 struct Load {
