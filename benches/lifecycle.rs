@@ -14,6 +14,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -130,7 +131,10 @@ impl Bench {
                     _ => format!("ideal {:.0} ms", ideal * 1000.0),
                 };
                 self.row(
-                    &format!("ready: {n} services, {startup}"),
+                    &format!(
+                        "ready: {n} service{}, {startup}",
+                        if n == 1 { "" } else { "s" }
+                    ),
                     "ms",
                     &target,
                     parallel,
@@ -506,12 +510,17 @@ impl Setup {
         for (i, process) in self.processes.iter().enumerate() {
             let mut entry = json!({"executable": SERVICE, "arguments": process.args, "options": {"suppress_output": true}});
             if let Some(port) = process.check_port {
-                let (kind, interval) = match tool {
-                    Tool::Rmanager => ("http", 1.0),
-                    // pymanager sleeps `interval` between attempts: give it the benefit.
-                    Tool::Pymanager => ("pymutils.http_verifier.HttpOkVerifier", 0.01),
+                let url = format!("http://127.0.0.1:{port}/");
+                entry["verifier"] = match tool {
+                    Tool::Rmanager => {
+                        json!({"type": "http", "arguments": {"url": url, "timeout": 60}})
+                    }
+                    // pymanager 0.2.6.1 crashes on a `timeout` argument (a typo in its
+                    // HttpOkVerifier), so it runs with its default of 30 s.
+                    Tool::Pymanager => {
+                        json!({"type": "pymutils.http_verifier.HttpOkVerifier", "arguments": {"url": url}})
+                    }
                 };
-                entry["verifier"] = json!({"type": kind, "arguments": {"url": format!("http://127.0.0.1:{port}/"), "timeout": 60, "interval": interval}});
             }
             processes.insert(format!("p{i}"), entry);
         }
@@ -561,7 +570,10 @@ impl Env {
                         .join("target/pymanager-venv/bin/pymanager")
                 }),
         };
+        // A group of its own, so that a manager that must be killed takes the children it
+        // keeps in its group (pymanager's) along.
         let child = Command::new(program)
+            .process_group(0)
             .arg("-f")
             .arg(&file)
             .current_dir(dir.path())
@@ -627,8 +639,16 @@ impl Env {
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
-    /// Stops the manager (SIGTERM, then SIGKILL after 15 s) and reaps it.
-    fn stop(mut self) {
+    /// Stops the manager and reaps it.
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+/// Every way out of a measurement, early returns included, stops the manager: SIGTERM,
+/// then SIGKILL after 15 s.
+impl Drop for Env {
+    fn drop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
@@ -640,7 +660,8 @@ impl Env {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = self.child.kill();
+        // SAFETY: kill(2) on the group of the manager this benchmark started.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
