@@ -6,6 +6,7 @@
 //!   cargo bench --bench lifecycle -- --quick    small workloads, one run each
 //!   cargo test --bench lifecycle                the smoke test CI runs (debug build, quick)
 //!
+//! `-- --only TEXT` runs the rows whose name contains TEXT; `-- --no-pymanager` skips it.
 //! pymanager is looked for at $PYMANAGER, else target/pymanager-venv/bin/pymanager
 //! (benches/README.md says how to install it there).
 //!
@@ -32,6 +33,8 @@ enum Tool {
 
 struct Bench {
     quick: bool,
+    /// Only the rows whose name contains this.
+    only: Option<String>,
     runs: usize,
     pymanager: Option<PathBuf>,
     rows: Vec<Row>,
@@ -58,8 +61,14 @@ fn main() {
             venv.exists().then_some(venv)
         })
         .filter(|_| !args.iter().any(|a| a == "--no-pymanager"));
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let mut bench = Bench {
         quick,
+        only,
         runs: if quick { 1 } else { 5 },
         pymanager,
         rows: Vec::new(),
@@ -83,6 +92,12 @@ fn main() {
 }
 
 impl Bench {
+    fn skips(&self, what: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_some_and(|only| !what.contains(only.as_str()))
+    }
+
     fn tools(&self) -> Vec<Tool> {
         match self.pymanager {
             Some(_) => vec![Tool::Rmanager, Tool::Pymanager],
@@ -99,6 +114,9 @@ impl Bench {
         rmanager_only: bool,
         mut measure: impl FnMut(Tool) -> Option<f64>,
     ) {
+        if self.skips(what) {
+            return;
+        }
         eprintln!("  {what}");
         let mut figures = [None, None];
         for (slot, tool) in self.tools().into_iter().enumerate() {
@@ -356,6 +374,9 @@ impl Bench {
 
     /// (6) `GET /` with 50 processes at a paced 1,000 requests per second.
     fn control_api(&mut self) {
+        if self.skips("GET /") {
+            return;
+        }
         let seconds = if self.quick { 0.5 } else { 5.0 };
         let mut results: Vec<(Tool, Load)> = Vec::new();
         for tool in self.tools() {

@@ -164,10 +164,10 @@ impl Reporter {
     }
 }
 
-/// Waits between attempts of a polling check: 2% of the time waited so far, at least
+/// Waits between attempts of a polling check: 1% of the time waited so far, at least
 /// `floor`, at most `interval`. A service that answers after 200 ms is noticed within
-/// 4 ms of it, one that takes 10 s within 200 ms, and a check costs about a hundred
-/// attempts however long the wait (pymanager waits a whole interval each time).
+/// 2 ms of it, one that takes 10 s within 100 ms, and a check costs a few hundred cheap
+/// attempts however long the wait (pymanager sleeps a whole interval each time).
 pub struct Backoff {
     started: Instant,
     floor: Duration,
@@ -188,7 +188,7 @@ impl Backoff {
     }
 
     pub fn next_delay(&mut self) -> Duration {
-        (self.started.elapsed() / 50).clamp(self.floor, self.max)
+        (self.started.elapsed() / 100).clamp(self.floor, self.max)
     }
 }
 
