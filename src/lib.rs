@@ -11,10 +11,11 @@
 //! 2. [`spec`] resolves that into a [`spec::ManagerSpec`]: argv or shell line, output mode,
 //!    verifier arguments with defaults. Nothing after this point reads raw JSON.
 //!
-//! 3. [`supervisor`] runs it: each process is spawned ([`process`]) in its own process group,
-//!    the next one starts once [`verify`] says this one is ready, exits are awaited (never
-//!    polled), and shutdown signals every group at once: SIGTERM, then SIGKILL after
-//!    `graceful_time`, or at once when forced. [`supervisor::Manager`] is the handle to a
+//! 3. [`supervisor`] runs it: each process is spawned ([`process`]) in its own process group
+//!    once [`verify`] says the processes it depends on are ready (with sequential startup,
+//!    the one before it), exits are awaited (never polled), and shutdown signals every
+//!    group at once: SIGTERM, then SIGKILL after `graceful_time`, or at once when forced.
+//!    A watchdog process kills every group should rmanager itself be killed. [`supervisor::Manager`] is the handle to a
 //!    running environment: status, process list, restart, shutdown.
 //!
 //! [`cli`] is the command-line front; the binary only parses arguments and calls it. It
