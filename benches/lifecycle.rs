@@ -470,6 +470,7 @@ impl Bench {
         };
         for row in &self.rows {
             let ratio = match (row.ours, row.theirs) {
+                (Some(a), Some(b)) if b > 0.0 && a / b < 0.01 => "< 0.01".to_owned(),
                 (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
                 _ => String::new(),
             };
