@@ -188,6 +188,15 @@ impl Bench {
                         all_answer.then(|| ms(elapsed))
                     },
                 );
+                // The ratio to the ideal, for each tool, after the target.
+                if let Some(row) = self.rows.last_mut().filter(|r| r.what.starts_with("ready")) {
+                    let ratio = |v: Option<f64>| v.map(|v| format!("{:.3}", v / (ideal * 1000.0)));
+                    let ratios: Vec<String> = [("rmanager", row.ours), ("pymanager", row.theirs)]
+                        .into_iter()
+                        .filter_map(|(tool, v)| Some(format!("{tool} x{}", ratio(v)?)))
+                        .collect();
+                    row.target = format!("{}; {}", row.target, ratios.join(", "));
+                }
             }
         }
     }
