@@ -7,7 +7,7 @@ use async_std::channel;
 use async_std::task;
 
 use super::restart::{self, RestartError};
-use super::run::{self, Event, Launch, Shared, Slot, State};
+use super::run::{self, Event, Shared, Slot, State};
 use super::{ManagerStatus, ProcessState};
 use crate::error::Error;
 use crate::latch::Latch;
@@ -79,19 +79,7 @@ impl Manager {
     /// [`Error::Setup`] when one could not, and [`Error::Interrupted`] when a shutdown came
     /// first.
     pub async fn ready(&self) -> Result<(), Error> {
-        match self.shared.launched.wait().await {
-            Launch::Ready => Ok(()),
-            Launch::Failed {
-                process,
-                reason,
-                not_started,
-            } => Err(Error::Setup {
-                process,
-                reason,
-                not_started,
-            }),
-            Launch::Interrupted => Err(Error::Interrupted),
-        }
+        self.shared.launched.wait().await.into_result()
     }
 
     pub fn status(&self) -> ManagerStatus {
@@ -155,17 +143,10 @@ impl Manager {
     /// Waits until the environment has shut down, every process reaped. Fails with
     /// [`Error::Setup`] when the launch failed.
     pub async fn wait(&self) -> Result<(), Error> {
-        match self.shared.finished.wait().await {
-            Launch::Failed {
-                process,
-                reason,
-                not_started,
-            } => Err(Error::Setup {
-                process,
-                reason,
-                not_started,
-            }),
-            Launch::Ready | Launch::Interrupted => Ok(()),
+        match self.shared.finished.wait().await.into_result() {
+            // A shutdown that came early is a shutdown like any other.
+            Err(Error::Interrupted) => Ok(()),
+            result => result,
         }
     }
 

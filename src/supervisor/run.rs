@@ -10,6 +10,7 @@ use async_std::task;
 use futures_lite::future;
 
 use super::{ManagerStatus, ProcessState, RunState};
+use crate::error::Error;
 use crate::latch::Latch;
 use crate::process::{ProcessEnd, ProcessHandle, SpawnError, Stop, Watchdog};
 use crate::spec::ManagerSpec;
@@ -40,6 +41,24 @@ pub(super) enum Launch {
     },
     /// A shutdown was asked for before every process was ready.
     Interrupted,
+}
+
+impl Launch {
+    pub fn into_result(self) -> Result<(), Error> {
+        match self {
+            Launch::Ready => Ok(()),
+            Launch::Failed {
+                process,
+                reason,
+                not_started,
+            } => Err(Error::Setup {
+                process,
+                reason,
+                not_started,
+            }),
+            Launch::Interrupted => Err(Error::Interrupted),
+        }
+    }
 }
 
 /// What the supervisor task, restarts and the library handle share.
