@@ -227,17 +227,24 @@ fn dependency_checks(config: &Value, report: &mut impl FnMut(String, bool, Strin
         }
     }
     for cycle in cycles(&edges) {
-        let path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
-        report(
-            pointer_of(path[0]),
-            true,
-            format!("dependency cycle: {} -> {}", path.join(" -> "), path[0]),
-        );
+        let mut path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
+        let first = path[0];
+        // A cycle through hundreds of processes is named by its ends.
+        let size = path.len();
+        if size > 12 {
+            path.splice(5..size - 5, ["..."]);
+        }
+        let mut message = format!("dependency cycle: {} -> {first}", path.join(" -> "));
+        if size > 12 {
+            message.push_str(&format!(" ({size} processes)"));
+        }
+        report(pointer_of(first), true, message);
     }
 }
 
 /// Every cycle in a graph given as adjacency lists, each once, starting at its first node
-/// in file order.
+/// in file order. Depth-first with a stack of its own: a chain of thousands of processes
+/// must not overflow the thread's.
 fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
@@ -245,36 +252,36 @@ fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
         OnPath,
         Done,
     }
-    fn visit(
-        node: usize,
-        edges: &[Vec<usize>],
-        marks: &mut [Mark],
-        path: &mut Vec<usize>,
-        found: &mut Vec<Vec<usize>>,
-    ) {
-        marks[node] = Mark::OnPath;
-        path.push(node);
-        for &next in &edges[node] {
+    let mut marks = vec![Mark::New; edges.len()];
+    let mut found = Vec::new();
+    for root in 0..edges.len() {
+        if marks[root] != Mark::New {
+            continue;
+        }
+        // The path from `root`, each node with the index of its next edge to follow.
+        let mut path = vec![(root, 0)];
+        marks[root] = Mark::OnPath;
+        while let Some((node, next_edge)) = path.last_mut() {
+            let Some(&next) = edges[*node].get(*next_edge) else {
+                marks[*node] = Mark::Done;
+                path.pop();
+                continue;
+            };
+            *next_edge += 1;
             match marks[next] {
-                Mark::New => visit(next, edges, marks, path, found),
+                Mark::New => {
+                    marks[next] = Mark::OnPath;
+                    path.push((next, 0));
+                }
                 Mark::OnPath => {
-                    let start = path.iter().position(|&n| n == next).expect("on the path");
-                    let mut cycle = path[start..].to_vec();
+                    let start = path.iter().position(|&(n, _)| n == next).unwrap_or(0);
+                    let mut cycle: Vec<usize> = path[start..].iter().map(|&(n, _)| n).collect();
                     let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
                     cycle.rotate_left(first);
                     found.push(cycle);
                 }
                 Mark::Done => {}
             }
-        }
-        path.pop();
-        marks[node] = Mark::Done;
-    }
-    let mut marks = vec![Mark::New; edges.len()];
-    let mut found = Vec::new();
-    for node in 0..edges.len() {
-        if marks[node] == Mark::New {
-            visit(node, edges, &mut marks, &mut Vec::new(), &mut found);
         }
     }
     found
