@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_std::task::block_on;
 use serde_json::{Value, json};
-use support::{Manager, PATIENCE, StartManager, alive, free_port, service, wait_until, write};
+use support::{
+    Manager, PATIENCE, StartManager, alive, checked_service, free_port, wait_until, write,
+};
 
 /// A running rmanager with its control API on an ephemeral port.
 struct Api {
@@ -105,20 +107,15 @@ fn error(message: &str) -> Value {
     json!({"success": false, "error": {"message": message}})
 }
 
-/// A test-service process behind an http check, ready once its handlers are installed.
-fn web(name: &str, args: &str) -> String {
-    let port = free_port();
-    format!(
-        r#""{name}": {{"executable": "{}", "arguments": ["--listen", "127.0.0.1:{port}" {args}],
-            "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/"}}}}}}"#,
-        service()
-    )
+/// `"name": ` a test-service behind an http check, ready once `args` are in effect.
+fn web(name: &str, args: &[&str]) -> String {
+    format!(r#""{name}": {}"#, checked_service(args, free_port()))
 }
 
 #[test]
 fn list_status_and_restart_by_id_and_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let processes = format!(r#"{}, "setup": {{"executable": "true"}}"#, web("web", ""));
+    let processes = format!(r#"{}, "setup": {{"executable": "true"}}"#, web("web", &[]));
     let api = Api::start(dir.path(), "", &processes);
     wait_until("the environment to be running", PATIENCE, || {
         api.status() == "running"
@@ -214,7 +211,7 @@ fn requests_are_answered_while_a_restart_runs_and_restarts_of_one_process_queue(
     let dir = tempfile::tempdir().unwrap();
     let processes = format!(
         r#"{}, "plain": {{"executable": "sleep", "arguments": ["600"]}}"#,
-        web("stubborn", r#", "--ignore-term""#)
+        web("stubborn", &["--ignore-term"])
     );
     let api = Api::start(dir.path(), r#""graceful_time": 2,"#, &processes);
     wait_until("running", PATIENCE, || api.status() == "running");
@@ -249,7 +246,7 @@ fn during_shutdown_only_status_answers() {
     let api = Api::start(
         dir.path(),
         r#""graceful_time": 600,"#,
-        &web("stubborn", r#", "--ignore-term""#),
+        &web("stubborn", &["--ignore-term"]),
     );
     wait_until("running", PATIENCE, || api.status() == "running");
     let pid = api.pid(1);

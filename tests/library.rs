@@ -6,7 +6,7 @@ mod support;
 use async_std::task::block_on;
 use futures_lite::future::zip;
 use rmanager::supervisor::{Manager, ManagerStatus, RestartError, RunState};
-use support::{PATIENCE, alive, free_port, service, wait_until};
+use support::{PATIENCE, alive, checked_service, free_port, service, wait_until};
 
 fn start(config: &str) -> Manager {
     let spec = rmanager::config::load_str(config).expect("a valid config");
@@ -15,12 +15,7 @@ fn start(config: &str) -> Manager {
 
 /// A process that ignores SIGTERM, ready only once it does.
 fn stubborn() -> String {
-    let port = free_port();
-    format!(
-        r#"{{"executable": "{}", "arguments": ["--ignore-term", "--listen", "127.0.0.1:{port}"],
-            "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/"}}}}}}"#,
-        service()
-    )
+    checked_service(&["--ignore-term"], free_port())
 }
 
 fn pid(manager: &Manager, id: usize) -> u32 {

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Manager, PATIENCE, alive, run_in, service, wait_until, write};
+use support::{Manager, PATIENCE, alive, checked_service, run_in, service, wait_until, write};
 
 #[test]
 fn processes_start_in_order_each_after_its_verifier_passed() {
@@ -161,12 +161,9 @@ fn shutdown_asks_every_process_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let processes: Vec<String> = (0..4)
         .map(|i| {
-            let port = support::free_port();
-            format!(
-                r#""p{i}": {{"executable": "{}", "arguments": ["--ignore-term", "--log", "p{i}.log", "--listen", "127.0.0.1:{port}"],
-                    "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/"}}}}}}"#,
-                service()
-            )
+            let log = format!("p{i}.log");
+            let service = checked_service(&["--ignore-term", "--log", &log], support::free_port());
+            format!(r#""p{i}": {service}"#)
         })
         .collect();
     write(

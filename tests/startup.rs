@@ -4,7 +4,9 @@ mod support;
 
 use std::net::TcpStream;
 
-use support::{Manager, PATIENCE, alive, free_port, run_in, service, wait_until, write};
+use support::{
+    Manager, PATIENCE, alive, checked_service, free_port, run_in, service, wait_until, write,
+};
 
 #[test]
 fn parallel_start_launches_independent_services_together() {
@@ -13,12 +15,10 @@ fn parallel_start_launches_independent_services_together() {
     let services: Vec<String> = ports
         .iter()
         .enumerate()
-        .map(|(i, port)| {
-            format!(
-                r#""s{i}": {{"executable": "{}", "arguments": ["--log", "s{i}.log", "--delay-ms", "1500", "--listen", "127.0.0.1:{port}"],
-                    "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/"}}}}}}"#,
-                service()
-            )
+        .map(|(i, &port)| {
+            let log = format!("s{i}.log");
+            let service = checked_service(&["--log", &log, "--delay-ms", "1500"], port);
+            format!(r#""s{i}": {service}"#)
         })
         .collect();
     write(

@@ -67,6 +67,21 @@ pub fn service() -> &'static str {
     env!("CARGO_BIN_EXE_test-service")
 }
 
+/// A test-service process, as a JSON object, that listens on 127.0.0.1:`port` with `args`
+/// and sits behind an http check of that port: ready only once `args` (--ignore-term,
+/// --log) are in effect.
+pub fn checked_service(args: &[&str], port: u16) -> String {
+    let address = format!("127.0.0.1:{port}");
+    let mut arguments = args.to_vec();
+    arguments.extend(["--listen", &address]);
+    serde_json::json!({
+        "executable": service(),
+        "arguments": arguments,
+        "verifier": {"type": "http", "arguments": {"url": format!("http://{address}/")}},
+    })
+    .to_string()
+}
+
 /// A port on 127.0.0.1 that was free a moment ago: the kernel's pick, released for the
 /// test's service to bind.
 pub fn free_port() -> u16 {
