@@ -337,17 +337,7 @@ impl Bench {
                 target,
                 false,
                 |tool| {
-                    let processes = (0..n).map(|_| Process::service(&[])).collect();
-                    let env = Env::launch(
-                        tool,
-                        Setup {
-                            processes,
-                            ..Setup::default()
-                        },
-                    )?;
-                    env.wait_for_status("running", Duration::from_secs(30))?;
-                    env.wait_for_pids(n)?;
-                    std::thread::sleep(Duration::from_millis(300));
+                    let env = Env::settled(tool, n)?;
                     let rss = resident_kb(env.child.id())? as f64 / 1024.0;
                     env.stop();
                     Some(rss)
@@ -361,17 +351,7 @@ impl Bench {
             "< 1 ms",
             false,
             |tool| {
-                let processes = (0..10).map(|_| Process::service(&[])).collect();
-                let env = Env::launch(
-                    tool,
-                    Setup {
-                        processes,
-                        ..Setup::default()
-                    },
-                )?;
-                env.wait_for_status("running", Duration::from_secs(30))?;
-                env.wait_for_pids(10)?;
-                std::thread::sleep(Duration::from_millis(300));
+                let env = Env::settled(tool, 10)?;
                 let before = cpu_ns(env.child.id())?;
                 std::thread::sleep(Duration::from_secs(idle));
                 let after = cpu_ns(env.child.id())?;
@@ -389,26 +369,11 @@ impl Bench {
         let seconds = if self.quick { 0.5 } else { 5.0 };
         let mut results: Vec<(Tool, Load)> = Vec::new();
         for tool in self.tools() {
-            let processes = (0..50).map(|_| Process::service(&[])).collect();
-            let Some(env) = Env::launch(
-                tool,
-                Setup {
-                    processes,
-                    ..Setup::default()
-                },
-            ) else {
-                continue;
-            };
-            if env
-                .wait_for_status("running", Duration::from_secs(60))
-                .is_some()
-            {
-                results.push((
-                    tool,
-                    load(env.api_port, 1000.0, Duration::from_secs_f64(seconds)),
-                ));
+            if let Some(env) = Env::settled(tool, 50) {
+                let load = load(env.api_port, 1000.0, Duration::from_secs_f64(seconds));
+                results.push((tool, load));
+                env.stop();
             }
-            env.stop();
         }
         let pick =
             |tool, f: fn(&Load) -> f64| results.iter().find(|(t, _)| *t == tool).map(|(_, l)| f(l));
@@ -618,6 +583,22 @@ impl Env {
             api_port,
             _dir: dir,
         })
+    }
+
+    /// `n` children that do nothing, all running, the manager settled.
+    fn settled(tool: Tool, n: usize) -> Option<Env> {
+        let processes = (0..n).map(|_| Process::service(&[])).collect();
+        let env = Env::launch(
+            tool,
+            Setup {
+                processes,
+                ..Setup::default()
+            },
+        )?;
+        env.wait_for_status("running", Duration::from_secs(60))?;
+        env.wait_for_pids(n)?;
+        std::thread::sleep(Duration::from_millis(300));
+        Some(env)
     }
 
     fn get(&self, path: &str) -> Option<String> {
