@@ -5,7 +5,6 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use async_std::task::block_on;
 use clap::Parser;
 
 use crate::config;
@@ -13,6 +12,7 @@ use crate::daemon::{self, Detached};
 use crate::environment::Environment;
 use crate::error::{Error, exit_code};
 use crate::fixture;
+use crate::runtime::block_on;
 
 /// Launch the processes a test environment needs, wait until each is ready, control them
 /// over HTTP, and shut them all down together.

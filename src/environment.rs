@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use async_std::task;
 use futures_lite::StreamExt;
-use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::{Cause, Origin};
 use signal_hook_async_std::SignalsInfo;
 
 use crate::error::Error;
 use crate::http::ControlApi;
+use crate::process::{Child, Orphans, Signal};
 use crate::spec::ManagerSpec;
 use crate::supervisor::Manager;
 
@@ -19,7 +20,7 @@ pub struct Environment {
     manager: Arc<Manager>,
     url: Option<String>,
     /// While a fixture command runs, signals go to it instead of starting a shutdown.
-    command: Arc<Mutex<Option<u32>>>,
+    command: Arc<Mutex<Option<Arc<Child>>>>,
     signals: signal_hook_async_std::Handle,
 }
 
@@ -35,17 +36,34 @@ impl Environment {
         if let Some(url) = &url {
             crate::say!("HTTP control listening on {url}");
         }
+        // What daemonizes comes back to rmanager, to be stopped with the rest.
+        let orphans = match Orphans::adopt() {
+            Ok(orphans) => {
+                log::info!(
+                    "containment: process groups, a watchdog process, and orphans adopted as a child subreaper"
+                );
+                Some(orphans)
+            }
+            Err(e) => {
+                log::warn!(
+                    "cannot become a child subreaper ({e}): a process that daemonizes may outlive rmanager"
+                );
+                None
+            }
+        };
         // Started before the signal handlers exist, so its watchdog does not inherit them.
-        let manager = Arc::new(Manager::start(spec)?);
+        let manager = Arc::new(Manager::start_with(spec, orphans)?);
         if let Some(api) = api {
             api.serve(manager.clone());
         }
-        let signals =
-            SignalsInfo::with_exfiltrator([SIGINT, SIGTERM, SIGQUIT], WithOrigin::default())
-                .map_err(|source| Error::Manager {
-                    what: "cannot install signal handlers",
-                    source,
-                })?;
+        let signals = SignalsInfo::with_exfiltrator(
+            [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM],
+            WithOrigin::default(),
+        )
+        .map_err(|source| Error::Manager {
+            what: "cannot install signal handlers",
+            source,
+        })?;
         let command = Arc::new(Mutex::new(None));
         let handle = signals.handle();
         task::spawn(handle_signals(signals, manager.clone(), command.clone()));
@@ -67,32 +85,39 @@ impl Environment {
     }
 
     /// Sends the signals rmanager receives to this process (None: back to shutting down).
-    pub fn pass_signals_to(&self, pid: Option<u32>) {
-        *self.command.lock().unwrap_or_else(|e| e.into_inner()) = pid;
+    pub(crate) fn pass_signals_to(&self, command: Option<Arc<Child>>) {
+        *self.command.lock().unwrap_or_else(|e| e.into_inner()) = command;
     }
 
-    /// Waits until the environment has shut down.
+    /// Waits until the environment has shut down. Fails when its launch did: a shutdown
+    /// that came before every process was ready is [`Error::Interrupted`].
     pub async fn wait(self) -> Result<(), Error> {
+        let launch = self.manager.ready().await;
         let result = self.manager.wait().await;
         self.signals.close();
-        result
+        result.and(launch)
     }
 }
 
 async fn handle_signals(
     mut signals: SignalsInfo<WithOrigin>,
     manager: Arc<Manager>,
-    command: Arc<Mutex<Option<u32>>>,
+    command: Arc<Mutex<Option<Arc<Child>>>>,
 ) {
     while let Some(Origin { signal, cause, .. }) = signals.next().await {
-        let pid = *command.lock().unwrap_or_else(|e| e.into_inner());
-        match pid {
+        // Their default action would kill rmanager on the spot, leaving the watchdog to
+        // SIGKILL everything without grace: taken and ignored instead.
+        if [SIGUSR1, SIGUSR2, SIGALRM].contains(&signal) {
+            log::info!("ignoring signal {signal}");
+            continue;
+        }
+        let command = command.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match command {
             // A Ctrl-C at the terminal reached the command already: it runs in rmanager's
             // process group. Anything else is passed on.
-            Some(pid) => {
+            Some(command) => {
                 if !(signal == SIGINT && cause == Cause::Kernel) {
-                    // SAFETY: kill(2) with plain integers, on the command rmanager started.
-                    unsafe { libc::kill(pid as libc::pid_t, signal) };
+                    command.signal(Signal(signal));
                 }
             }
             // A SIGINT during a shutdown, whatever began it, kills everything at once.

@@ -3,9 +3,11 @@
 //! the start-server-and-test scripts test suites use, for any number of services.
 
 use std::io;
+use std::sync::Arc;
 
 use crate::environment::Environment;
 use crate::error::Error;
+use crate::process::Child;
 use crate::spec::ManagerSpec;
 
 /// Runs COMMAND once every process is ready; returns its exit code (128+N when signal N
@@ -28,13 +30,13 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
         return 0;
     };
     // It stays in rmanager's process group, so it owns the terminal as rmanager does.
-    let mut child = async_process::Command::new(program);
+    let mut child = std::process::Command::new(program);
     child.args(args);
     if let Some(url) = environment.url() {
         child.env("RMANAGER_URL", url);
     }
-    let mut child = match child.spawn() {
-        Ok(child) => child,
+    let child = match Child::spawn(child, None).await {
+        Ok((child, _)) => Arc::new(child),
         Err(e) => {
             crate::say!("cannot run {program}: {e}");
             // The shell's codes: 126 found but not runnable, 127 not found.
@@ -45,25 +47,10 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
             };
         }
     };
-    log::info!("running {} (pid {})", command.join(" "), child.id());
-    environment.pass_signals_to(Some(child.id()));
-    let status = child.status().await;
+    log::info!("running {} (pid {})", command.join(" "), child.pid());
+    environment.pass_signals_to(Some(child.clone()));
+    let end = child.ended().await;
     environment.pass_signals_to(None);
-    match status {
-        Ok(status) => exit_code(status),
-        Err(e) => {
-            crate::say!("lost track of {program}: {e}");
-            1
-        }
-    }
-}
-
-/// The exit code a shell would report for this status.
-fn exit_code(status: std::process::ExitStatus) -> u8 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code as u8,
-        (None, Some(signal)) => (128 + signal) as u8,
-        (None, None) => 1,
-    }
+    child.reap().await;
+    end.shell_code()
 }

@@ -34,6 +34,7 @@ pub mod http;
 mod latch;
 pub mod process;
 pub mod report;
+mod runtime;
 pub mod spec;
 pub mod supervisor;
 pub mod verify;

@@ -79,6 +79,37 @@ pub enum Command {
     Shell { shell: String, line: String },
 }
 
+impl Command {
+    /// The program that runs: the named one, or the shell.
+    pub fn program(&self) -> &str {
+        match self {
+            Command::Direct { program, .. } => program,
+            Command::Shell { shell, .. } => shell,
+        }
+    }
+
+    /// The command line as a user would type it.
+    pub fn line(&self) -> String {
+        match self {
+            Command::Direct { program, args } => std::iter::once(program)
+                .chain(args)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+            Command::Shell { line, .. } => line.clone(),
+        }
+    }
+
+    pub fn to_std(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(self.program());
+        match self {
+            Command::Direct { args, .. } => command.args(args),
+            Command::Shell { line, .. } => command.arg("-c").arg(line),
+        };
+        command
+    }
+}
+
 /// A script whose exported variables are added to a process's environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentFile {

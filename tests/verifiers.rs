@@ -195,7 +195,7 @@ fn each_attempt_is_bounded_by_interval_and_reported_when_asked() {
 }
 
 #[test]
-fn shutdown_during_a_check_stops_waiting_and_exits_0() {
+fn shutdown_during_a_check_stops_waiting_and_exits_5() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let mut manager = start_web(
@@ -211,7 +211,14 @@ fn shutdown_during_a_check_stops_waiting_and_exits_0() {
     ];
     manager.signal(libc::SIGTERM);
     let run = manager.finish();
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The environment never came up: exit 5, as the README's table says.
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("rmanager: shut down before every process was ready"),
+        "{}",
+        run.stderr
+    );
     assert!(
         !run.stdout.contains("ready"),
         "nothing launched after the check"

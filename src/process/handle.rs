@@ -1,62 +1,30 @@
+//! One managed process: its group, started from its spec with its output where the spec
+//! says, and stopped as a whole.
+
 use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_io::Async;
 use futures_lite::future;
-
 use regex::Regex;
 
-use super::Watchdog;
+use super::group::{ProcessGroup, Stop};
 use super::output::{self, OutputWatch, Sink};
-use super::unix::{Signal, signal_group};
+use super::{ProcessEnd, Watchdog};
 use crate::latch::Latch;
-use crate::spec::{Command, EnvironmentFile, Output, ProcessSpec, VerifierSpec};
+use crate::spec::{EnvironmentFile, Output, ProcessSpec, VerifierSpec};
 
 /// The longest a stop waits for the last of a process's copied output.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessEnd {
-    Exited(i32),
-    Signaled(i32),
-}
-
-impl ProcessEnd {
-    /// The code pymanager reports: the exit code, or the negative signal number.
-    pub fn code(self) -> i32 {
-        match self {
-            ProcessEnd::Exited(code) => code,
-            ProcessEnd::Signaled(signal) => -signal,
-        }
-    }
-}
-
-impl fmt::Display for ProcessEnd {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            ProcessEnd::Exited(code) => write!(f, "exited with code {code}"),
-            ProcessEnd::Signaled(signal) => write!(f, "was killed by signal {signal}"),
-        }
-    }
-}
-
-/// How a process was stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// It ended within its grace time (or had ended already).
-    Graceful,
-    /// It was killed when its grace time ran out.
-    AfterGrace,
-    /// It was killed at once, on request.
-    Forced,
-}
+/// The longest sourcing an environment file may take.
+const SOURCE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why a process could not be started.
 #[derive(Debug)]
@@ -86,54 +54,31 @@ impl fmt::Display for SpawnError {
     }
 }
 
-/// Lets any number of tasks await one process's end.
-#[derive(Clone)]
-pub struct ExitWatch(Arc<Latch<ProcessEnd>>);
-
-impl ExitWatch {
-    /// Waits until the process has ended and been reaped.
-    pub async fn wait(&self) -> ProcessEnd {
-        self.0.wait().await
-    }
-
-    /// The end, if the process has ended.
-    pub fn ended(&self) -> Option<ProcessEnd> {
-        self.0.get()
-    }
-}
-
-/// A running (or ended) child process, leader of its own process group.
+/// A running (or ended) managed process, leader of its own process group.
 pub struct ProcessHandle {
-    pid: u32,
-    exit: ExitWatch,
+    group: ProcessGroup,
     output: Option<OutputWatch>,
+    watchdog: Option<Arc<Watchdog>>,
 }
 
 impl ProcessHandle {
     /// Starts the process a spec describes.
     pub async fn spawn(
         spec: &ProcessSpec,
-        watchdog: &Watchdog,
+        watchdog: Option<Arc<Watchdog>>,
     ) -> Result<ProcessHandle, SpawnError> {
         let environment = match &spec.environment_file {
-            Some(file) => Some(source_environment(file).await?),
+            Some(file) => Some(source_environment(file, watchdog.clone()).await?),
             None => None,
         };
-        let (program, args) = match &spec.command {
-            Command::Direct { program, args } => (program.as_str(), args.clone()),
-            Command::Shell { shell, line } => (shell.as_str(), vec!["-c".to_owned(), line.clone()]),
-        };
-        let mut command = std::process::Command::new(program);
-        command.args(&args);
-        // Its own group, so that every signal reaches the grandchildren too.
-        command.process_group(0);
-        watchdog.watch(&mut command);
+        let mut command = spec.command.to_std();
         if let Some(dir) = &spec.working_directory {
             command.current_dir(dir);
         }
         if let Some(environment) = environment {
             command.env_clear().envs(environment);
         }
+        let program = spec.command.program();
         let output_error = |source| match &spec.output {
             Output::File(path) => SpawnError::OutputFile {
                 path: path.clone(),
@@ -160,42 +105,25 @@ impl ProcessHandle {
             (Some(_), Output::Inherit) => Sink::Stdout,
             _ => Sink::Nowhere,
         };
-        // Converting resets stdio, so it is set afterwards.
-        let mut command = async_process::Command::from(command);
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-        let mut child = command.spawn().map_err(|source| SpawnError::Spawn {
-            program: program.to_owned(),
-            source,
-        })?;
-        let pid = child.id();
+        let (group, mut child) = ProcessGroup::spawn(command, watchdog.clone())
+            .await
+            .map_err(|source| SpawnError::Spawn {
+                program: program.to_owned(),
+                source,
+            })?;
         let output = match (pattern, child.stdout.take(), child.stderr.take()) {
             (Some(pattern), Some(out), Some(err)) => {
+                let streams = Async::new(out).and_then(|out| Ok((out, Async::new(err)?)));
+                let (out, err) = streams.map_err(output_error)?;
                 Some(output::watch(out, err, sink, pattern).map_err(output_error)?)
             }
             _ => None,
         };
-
-        let end = Arc::new(Latch::new());
-        let watch = ExitWatch(end.clone());
-        async_std::task::spawn(async move {
-            // status() is driven by SIGCHLD, not by polling, and reaps the child.
-            let end_state = match child.status().await {
-                Ok(status) => match (status.code(), status.signal()) {
-                    (Some(code), _) => ProcessEnd::Exited(code),
-                    (None, Some(signal)) => ProcessEnd::Signaled(signal),
-                    (None, None) => ProcessEnd::Exited(-1),
-                },
-                Err(e) => {
-                    log::error!("lost track of process {pid}: {e}");
-                    ProcessEnd::Exited(-1)
-                }
-            };
-            end.set(end_state);
-        });
         Ok(ProcessHandle {
-            pid,
-            exit: watch,
+            group,
             output,
+            watchdog,
         })
     }
 
@@ -204,59 +132,56 @@ impl ProcessHandle {
         self.output.as_ref()
     }
 
+    /// The watchdog that guards it, and whatever its checks start.
+    pub fn watchdog(&self) -> Option<&Arc<Watchdog>> {
+        self.watchdog.as_ref()
+    }
+
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.group.pgid()
     }
 
-    pub fn exit(&self) -> &ExitWatch {
-        &self.exit
+    /// How the process itself (the group's leader) ended, once it has.
+    pub fn leader_end(&self) -> Option<ProcessEnd> {
+        self.group.leader_end()
     }
 
-    /// Stops the whole process group: SIGTERM, then SIGKILL after `grace`, or at once when
-    /// `force` is set. Returns how the leader ended and how it was stopped.
-    pub async fn terminate(&self, grace: Duration, force: &Latch<()>) -> (ProcessEnd, Stop) {
-        let mut stop = Stop::Graceful;
-        if self.exit.ended().is_none() {
-            self.signal(if grace.is_zero() {
-                Signal::Kill
-            } else {
-                Signal::Term
-            });
-            let waited = future::race(async { Ok(self.exit.wait().await) }, async {
-                future::race(
-                    async {
-                        async_std::task::sleep(grace).await;
-                        Err(Stop::AfterGrace)
-                    },
-                    async {
-                        force.wait().await;
-                        Err(Stop::Forced)
-                    },
-                )
-                .await
-            })
-            .await;
-            if let Err(how) = waited {
-                self.signal(Signal::Kill);
-                stop = how;
-            }
-        }
-        let end = self.exit.wait().await;
-        // The leader is gone; whatever it left behind in its group goes too.
-        self.signal(Signal::Kill);
+    pub async fn leader_ended(&self) -> ProcessEnd {
+        self.group.leader_ended().await
+    }
+
+    /// The leader's end, once the whole group has gone: until then the process counts as
+    /// running, even when only what it started in the background is left.
+    pub fn ended(&self) -> Option<ProcessEnd> {
+        self.group.emptied()
+    }
+
+    /// The leader's end if the whole group has gone, judged now rather than when the
+    /// group's watch task next looks.
+    pub fn gone(&self) -> Option<ProcessEnd> {
+        self.ended().or_else(|| {
+            let end = self.leader_end()?;
+            super::linux::group_members(self.pid())
+                .is_empty()
+                .then_some(end)
+        })
+    }
+
+    pub async fn wait_ended(&self) -> ProcessEnd {
+        self.group.wait_empty().await
+    }
+
+    /// Stops the whole process group (see [`ProcessGroup::terminate`]), then waits for the
+    /// last of its output to be written out.
+    pub async fn terminate(&self, grace: Duration, force: &Latch<()>) -> Stop {
+        let stop = self.group.terminate(grace, force).await;
         // Output being copied for a log check is still written out, unless something
         // outside the group holds the pipe open.
         if let Some(output) = &self.output {
             let drained = async { output.drained.wait().await };
-            future::race(drained, async_std::task::sleep(DRAIN_LIMIT)).await;
+            future::race(drained, crate::runtime::sleep(DRAIN_LIMIT)).await;
         }
-        (end, stop)
-    }
-
-    fn signal(&self, signal: Signal) {
-        if let Err(e) = signal_group(self.pid, signal) {
-            log::warn!("cannot signal process group {}: {e}", self.pid);
-        }
+        stop
     }
 }
 
@@ -280,7 +205,10 @@ fn output_stdio(output: &Output) -> io::Result<(Stdio, Stdio)> {
 
 /// Runs the environment file through its shell and returns the resulting environment:
 /// rmanager's own, overlaid with what the file exports.
-async fn source_environment(file: &EnvironmentFile) -> Result<Vec<(String, String)>, SpawnError> {
+async fn source_environment(
+    file: &EnvironmentFile,
+    watchdog: Option<Arc<Watchdog>>,
+) -> Result<Vec<(String, String)>, SpawnError> {
     let failed = |reason: String| SpawnError::EnvironmentFile {
         path: file.path.clone(),
         reason,
@@ -294,18 +222,28 @@ async fn source_environment(file: &EnvironmentFile) -> Result<Vec<(String, Strin
     } else {
         file.path.clone()
     };
-    let output = async_process::Command::new(&file.shell)
+    let mut command = std::process::Command::new(&file.shell);
+    command
         .args(["-c", ". \"$1\" && env -0", "rmanager-environment"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| failed(format!("cannot run {}: {e}", file.shell)))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        .arg(&path);
+    let run = super::group::run_to_end(command, watchdog);
+    let finished = future::race(async { Some(run.await) }, async {
+        crate::runtime::sleep(SOURCE_LIMIT).await;
+        None
+    })
+    .await
+    .ok_or_else(|| {
+        failed(format!(
+            "sourcing it did not finish within {} s",
+            SOURCE_LIMIT.as_secs()
+        ))
+    })?
+    .map_err(|e| failed(format!("cannot run {}: {e}", file.shell)))?;
+    if finished.end != ProcessEnd::Exited(0) {
+        let stderr = String::from_utf8_lossy(&finished.stderr);
         return Err(failed(format!("sourcing failed: {}", stderr.trim())));
     }
-    Ok(output
+    Ok(finished
         .stdout
         .split(|&b| b == 0)
         .filter_map(|entry| {

@@ -1,12 +1,22 @@
-//! Running one child process: spawned in its own process group, its exit awaited (never
-//! polled), and stopped by signalling the whole group.
+//! Running child processes: each managed process leads a group of its own that is provably
+//! ours until it is empty (`group`), every child is started from one long-lived thread that
+//! makes it die with rmanager (`launcher`), a watchdog process kills every group should
+//! rmanager be killed (`watchdog`), and orphans that left their group come back to
+//! rmanager to be stopped and reaped (`orphans`). The system calls are in `linux`.
 
+mod child;
+mod group;
 mod handle;
+mod launcher;
+mod linux;
+mod orphans;
 mod output;
-mod unix;
 mod watchdog;
 
-pub use handle::{ExitWatch, ProcessEnd, ProcessHandle, SpawnError, Stop};
+pub use child::{Child, ProcessEnd};
+pub use group::{Finished, ProcessGroup, Stop, run_to_end};
+pub use handle::{ProcessHandle, SpawnError};
+pub use linux::Signal;
+pub use orphans::Orphans;
 pub use output::OutputWatch;
-pub use unix::{Signal, signal_group};
 pub use watchdog::Watchdog;

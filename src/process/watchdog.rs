@@ -1,68 +1,78 @@
 //! The guarantee that no process group outlives rmanager, even when rmanager is killed
 //! with SIGKILL and runs no code of its own at all.
 //!
-//! PR_SET_PDEATHSIG would reach only the direct children, not what a shell command started,
-//! so the watchdog works on whole groups instead: a small process forked from rmanager that
-//! holds the read end of a pipe. Each child writes its group into the pipe before it runs
-//! its program, and rmanager writes each group it has stopped; when the pipe reaches end-of-file, because rmanager exited or
-//! died, the watchdog SIGKILLs every group still recorded and exits. The kernel closes the
-//! pipe of a dead process at once, so the groups die within milliseconds.
+//! PR_SET_PDEATHSIG reaches only the direct children (the launcher sets it too), not what a
+//! shell command started, so the watchdog works on whole groups: a small process forked
+//! from rmanager that holds one end of a socket. Each child records its group there before
+//! it runs its program; rmanager tells it when a group has emptied (its id may then be
+//! reused) and when a spawn failed after recording. When the socket reaches end-of-file,
+//! because rmanager exited or died, the watchdog SIGKILLs every group still recorded and
+//! exits. The kernel closes the socket of a dead process at once, so the groups die within
+//! milliseconds.
+//!
+//! It is named `rmgr-watchdog` (its comm and its argv), so that the cleanup lines CI
+//! scripts use, `killall -9 rmanager` and `pkill -9 rmanager` (which matches any name
+//! that merely contains the word), do not kill it along with rmanager.
 //!
 //! The watchdog is forked rather than executed, so it works as well when rmanager is a
 //! library inside a test binary. After fork(2) in a multi-threaded process the child may
-//! call only async-signal-safe functions: it makes plain system calls (dup2, close, read,
-//! kill, signal, setpgid, _exit) and keeps its records on the stack.
+//! call only async-signal-safe functions: it makes plain system calls and keeps its records
+//! on the stack.
 
-use std::fs::File;
-use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// The most groups one watchdog guards at once; a process group per managed process.
 const CAPACITY: usize = 4096;
 
+/// The watchdog's name, as `ps`, `killall` and `pkill` see it.
+const NAME: &[u8] = b"rmgr-watchdog\0";
+
+/// What a record asks, its first word; then a spawn's sequence number and a pid.
+const ADD: i32 = 1;
+const CANCEL: i32 = 2;
+const FORGET: i32 = 3;
+const DISMISS: i32 = 4;
+
 /// A running watchdog. Dropping it, once everything has stopped, dismisses it and reaps it.
 pub struct Watchdog {
     pid: libc::pid_t,
-    pipe: Option<File>,
+    socket: Option<OwnedFd>,
+    next: AtomicI32,
     dismissed: AtomicBool,
 }
 
+/// A spawn's record, to cancel should the spawn fail after the child recorded itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Registration(i32);
+
 impl Watchdog {
     pub fn start() -> io::Result<Watchdog> {
-        let mut fds = [0; 2];
-        // CLOEXEC: a child that inherited the write end would keep the pipe open forever.
-        // SAFETY: pipe2 writes two descriptors into the array it is given.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let [read_end, write_end] = fds;
+        // SEQPACKET: each record arrives whole, whoever wrote it. CLOEXEC: a child that
+        // inherited rmanager's end would keep the socket open forever.
+        let (ours, theirs) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let argv = argv_area();
         // SAFETY: the child runs only `guard`, which calls async-signal-safe functions.
         match unsafe { libc::fork() } {
-            -1 => {
-                let error = io::Error::last_os_error();
-                // SAFETY: both descriptors are ours and open.
-                unsafe {
-                    libc::close(read_end);
-                    libc::close(write_end);
-                }
-                Err(error)
-            }
+            -1 => Err(io::Error::last_os_error()),
             0 => {
-                // SAFETY: in the child, right after fork; the descriptors are its copies.
-                unsafe {
-                    libc::close(write_end);
-                    guard(read_end)
-                }
+                // SAFETY: in the child, right after fork; the descriptor is its copy.
+                unsafe { guard(theirs.as_raw_fd(), argv) }
             }
             pid => {
-                // SAFETY: the read end is ours and open; the write end now has one owner.
-                unsafe { libc::close(read_end) };
-                let pipe = unsafe { File::from_raw_fd(write_end) };
+                drop(theirs);
+                super::launcher::claim(pid as u32);
                 Ok(Watchdog {
                     pid,
-                    pipe: Some(pipe),
+                    socket: Some(ours),
+                    next: AtomicI32::new(1),
                     dismissed: AtomicBool::new(false),
                 })
             }
@@ -72,65 +82,95 @@ impl Watchdog {
     /// Makes a child started from `command` record its own group before it runs its
     /// program. Recording it from rmanager after spawn() returned would leave a window in
     /// which a SIGKILL to rmanager orphans a child that is already running.
-    pub fn watch(&self, command: &mut std::process::Command) {
-        let Some(pipe) = &self.pipe else { return };
-        let fd = pipe.as_raw_fd();
-        // SAFETY: runs in the child between fork and exec, calling only getpid and write.
+    pub(super) fn register(&self, command: &mut std::process::Command) -> Registration {
+        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
+        let Some(socket) = &self.socket else {
+            return Registration(sequence);
+        };
+        let fd = socket.as_raw_fd();
+        // SAFETY: runs in the child between fork and exec, calling only getpid and send.
         unsafe {
             command.pre_exec(move || {
-                let record = libc::getpid().to_ne_bytes();
-                if libc::write(fd, record.as_ptr().cast(), record.len()) != record.len() as isize {
+                let record = encode(ADD, sequence, libc::getpid());
+                // MSG_NOSIGNAL: a dead watchdog fails the spawn visibly (EPIPE) instead of
+                // killing the child with SIGPIPE while rmanager believes it started.
+                let sent = libc::send(fd, record.as_ptr().cast(), record.len(), libc::MSG_NOSIGNAL);
+                if sent != record.len() as isize {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
+        Registration(sequence)
     }
 
-    /// Forgets a group that has been stopped (its id may be reused).
-    pub fn forget(&self, pgid: u32) {
-        self.send(-(pgid as i32));
+    /// Drops the record of a spawn that failed after its child recorded itself.
+    pub(super) fn cancel(&self, registration: Registration) {
+        self.send(CANCEL, registration.0, 0);
     }
 
-    /// Sends the watchdog away without killing anything: for after a complete shutdown,
-    /// when every group is gone and what is still recorded (a child whose exec failed)
-    /// must not be killed under a reused id.
+    /// Forgets a group that has emptied: its id may be reused from now on.
+    pub(super) fn forget(&self, pgid: u32) {
+        self.send(FORGET, 0, pgid as i32);
+    }
+
+    /// Sends the watchdog away without killing anything: for after a complete shutdown.
     pub fn dismiss(&self) {
         if !self.dismissed.swap(true, Ordering::SeqCst) {
-            self.send(0);
+            self.send(DISMISS, 0, 0);
         }
     }
 
-    fn send(&self, record: i32) {
-        // A write of at most PIPE_BUF bytes is atomic, so records never interleave.
-        if let Some(mut pipe) = self.pipe.as_ref() {
-            if let Err(e) = pipe.write_all(&record.to_ne_bytes()) {
-                log::warn!("the watchdog is gone ({e}); groups may outlive a killed rmanager");
-            }
+    fn send(&self, op: i32, sequence: i32, pid: i32) {
+        let Some(socket) = &self.socket else { return };
+        let record = encode(op, sequence, pid);
+        if let Err(e) = rustix::net::send(socket, &record, rustix::net::SendFlags::NOSIGNAL) {
+            log::warn!("the watchdog is gone ({e}); groups may outlive a killed rmanager");
         }
     }
+}
+
+fn encode(op: i32, sequence: i32, pid: i32) -> [u8; 12] {
+    let mut record = [0; 12];
+    record[..4].copy_from_slice(&op.to_ne_bytes());
+    record[4..8].copy_from_slice(&sequence.to_ne_bytes());
+    record[8..].copy_from_slice(&pid.to_ne_bytes());
+    record
+}
+
+/// Where this process's argv strings are (/proc/self/stat fields 48 and 49), read before
+/// the fork, where reading a file is still allowed.
+fn argv_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    // Fields counted from 1, the first two (pid, comm) before the ')'.
+    let field = |n: usize| fields.get(n - 3)?.parse::<usize>().ok();
+    Some((field(48)?, field(49)?)).filter(|(start, end)| start < end)
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
         self.dismiss();
-        drop(self.pipe.take());
+        drop(self.socket.take());
         // It exits as soon as it sees end-of-file, so this wait is short.
         // SAFETY: waitpid on the child we forked.
         unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+        super::launcher::release(self.pid as u32);
     }
 }
 
-/// The watchdog's whole life: collect records until end-of-file, then kill.
+/// The watchdog's whole life: take a name of its own, collect records until end-of-file,
+/// then kill.
 ///
 /// # Safety
-/// Call only in a freshly forked child, with `fd` the read end of the pipe.
-unsafe fn guard(fd: libc::c_int) -> ! {
-    // SAFETY: async-signal-safe calls on plain integers.
+/// Call only in a freshly forked child, with `fd` its end of the socket.
+unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>) -> ! {
+    // SAFETY: async-signal-safe calls on plain integers, and writes to this process's own
+    // argv strings, which no other thread exists to read.
     unsafe {
-        // Keep only the pipe, as stdin. Every other descriptor is a copy that would keep
+        // Keep only the socket, as stdin. Every other descriptor is a copy that would keep
         // something open for as long as the watchdog lives: rmanager's stdout, a listening
-        // socket, or the pipe of another watchdog forked in the same process (each would
+        // socket, or the socket of another watchdog forked in the same process (each would
         // then wait for the other's end-of-file forever).
         if fd != 0 {
             libc::dup2(fd, 0);
@@ -146,45 +186,64 @@ unsafe fn guard(fd: libc::c_int) -> ! {
             }
         }
         let fd = 0;
+        libc::prctl(libc::PR_SET_NAME, NAME.as_ptr());
+        if let Some((start, end)) = argv {
+            let area = std::slice::from_raw_parts_mut(start as *mut u8, end - start);
+            area.fill(0);
+            let n = (NAME.len() - 1).min(area.len() - 1);
+            area[..n].copy_from_slice(&NAME[..n]);
+        }
         // Its own group, so that a Ctrl-C at the terminal (meant for rmanager, which then
-        // shuts down properly) does not reach the watchdog; and no inherited handlers.
+        // shuts down properly) does not reach the watchdog; and no inherited handlers: only
+        // SIGKILL, which nobody sends it by mistake, ends it early.
         libc::setpgid(0, 0);
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGQUIT, libc::SIGHUP] {
+        for signal in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGQUIT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGALRM,
+            libc::SIGPIPE,
+        ] {
             libc::signal(signal, libc::SIG_IGN);
         }
-        let mut groups = [0 as libc::pid_t; CAPACITY];
+        // (sequence, group) pairs; the sequence lets a failed spawn's record be cancelled.
+        let mut groups = [(0i32, 0 as libc::pid_t); CAPACITY];
         let mut count = 0;
-        let mut record = [0u8; 4];
-        let mut filled = 0;
         loop {
-            let n = libc::read(fd, record[filled..].as_mut_ptr().cast(), 4 - filled);
+            let mut record = [0u8; 12];
+            let n = libc::recv(fd, record.as_mut_ptr().cast(), record.len(), 0);
             if n < 0 && *libc::__errno_location() == libc::EINTR {
                 continue;
             }
             if n <= 0 {
                 break;
             }
-            filled += n as usize;
-            if filled < 4 {
-                continue;
-            }
-            filled = 0;
-            match i32::from_ne_bytes(record) {
-                pgid if pgid > 0 && count < CAPACITY => {
-                    groups[count] = pgid;
-                    count += 1;
-                }
-                pgid if pgid < 0 => {
-                    if let Some(i) = groups[..count].iter().position(|&g| g == -pgid) {
-                        count -= 1;
-                        groups[i] = groups[count];
+            let word = |i: usize| {
+                i32::from_ne_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]])
+            };
+            let (op, sequence, pid) = (word(0), word(4), word(8));
+            let found = match op {
+                ADD => {
+                    if count < CAPACITY && pid > 0 {
+                        groups[count] = (sequence, pid);
+                        count += 1;
                     }
+                    None
                 }
-                0 => libc::_exit(0),
-                _ => {} // past CAPACITY
+                CANCEL => groups[..count].iter().position(|&(s, _)| s == sequence),
+                FORGET => groups[..count].iter().position(|&(_, g)| g == pid),
+                DISMISS => libc::_exit(0),
+                _ => None,
+            };
+            if let Some(i) = found {
+                count -= 1;
+                groups[i] = groups[count];
             }
         }
-        for &pgid in &groups[..count] {
+        for &(_, pgid) in &groups[..count] {
             libc::kill(-pgid, libc::SIGKILL);
         }
         libc::_exit(0)

@@ -11,7 +11,7 @@ use super::run::{self, Event, Shared, Slot, State};
 use super::{ManagerStatus, ProcessState};
 use crate::error::Error;
 use crate::latch::Latch;
-use crate::process::Watchdog;
+use crate::process::{Orphans, Watchdog};
 use crate::spec::ManagerSpec;
 use crate::verify::Reporter;
 
@@ -48,6 +48,15 @@ impl Manager {
     /// Starts launching the environment, in the background: await [`Manager::ready`] for
     /// its outcome.
     pub fn start(spec: ManagerSpec) -> Result<Manager, Error> {
+        Self::start_with(spec, None)
+    }
+
+    /// Starts as [`Manager::start`] does; with `orphans`, what leaves its process group
+    /// is stopped at shutdown too.
+    pub(crate) fn start_with(
+        spec: ManagerSpec,
+        orphans: Option<Arc<Orphans>>,
+    ) -> Result<Manager, Error> {
         let watchdog = Watchdog::start().map_err(|source| Error::Manager {
             what: "cannot start the watchdog process",
             source,
@@ -68,7 +77,8 @@ impl Manager {
             finished: Latch::new(),
             shutting_down: Latch::new(),
             forced: Latch::new(),
-            watchdog,
+            watchdog: Arc::new(watchdog),
+            orphans,
             restarts: (0..count).map(|_| Default::default()).collect(),
         });
         task::spawn(run::run(shared.clone(), events));

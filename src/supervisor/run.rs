@@ -12,7 +12,7 @@ use futures_lite::future;
 use super::{ManagerStatus, ProcessState, RunState};
 use crate::error::Error;
 use crate::latch::Latch;
-use crate::process::{ProcessEnd, ProcessHandle, SpawnError, Stop, Watchdog};
+use crate::process::{Orphans, ProcessEnd, ProcessHandle, SpawnError, Stop, Watchdog};
 use crate::spec::ManagerSpec;
 use crate::verify::{self, Readiness, Reporter};
 
@@ -72,7 +72,9 @@ pub(super) struct Shared {
     /// Set, under the state lock, when shutdown begins: from then on no process starts.
     pub shutting_down: Latch<()>,
     pub forced: Latch<()>,
-    pub watchdog: Watchdog,
+    pub watchdog: Arc<Watchdog>,
+    /// With rmanager as a child subreaper: the orphans to stop at shutdown.
+    pub orphans: Option<Arc<Orphans>>,
     /// Held for the whole of a restart, so restarts of one process never overlap.
     pub restarts: Vec<async_std::sync::Mutex<()>>,
     pub reporter: Reporter,
@@ -115,7 +117,7 @@ impl Shared {
         let spec = &self.spec.processes[index];
         let run = match &state.slots[index].handle {
             None => RunState::NotStarted,
-            Some(handle) => match handle.exit().ended() {
+            Some(handle) => match handle.ended() {
                 None => RunState::Running { pid: handle.pid() },
                 Some(end) => RunState::Terminated { code: end.code() },
             },
@@ -133,7 +135,7 @@ impl Shared {
         let spec = &self.spec.processes[index];
         log::info!("launching {} ({})", spec.name, spec.display);
         let handle = Arc::new(
-            ProcessHandle::spawn(spec, &self.watchdog)
+            ProcessHandle::spawn(spec, Some(self.watchdog.clone()))
                 .await
                 .map_err(StartError::Spawn)?,
         );
@@ -151,10 +153,9 @@ impl Shared {
                     restarting: state.slots[index].restarting,
                 };
                 drop(state);
-                let (watch, pid, events) =
-                    (handle.exit().clone(), handle.pid(), self.events.clone());
+                let (watch, pid, events) = (handle.clone(), handle.pid(), self.events.clone());
                 task::spawn(async move {
-                    let end = watch.wait().await;
+                    let end = watch.wait_ended().await;
                     let _ = events.send(Event::Exited { index, pid, end }).await;
                 });
                 return Ok(handle);
@@ -191,17 +192,20 @@ impl Shared {
         }
     }
 
-    /// Stops a process's group (SIGTERM, SIGKILL after `grace`, or at once when forced),
-    /// says so when it had to be killed, and tells the watchdog it is gone.
+    /// Stops a process's group (SIGTERM, SIGKILL after `grace` to what is left, or at
+    /// once when forced) and says what had to be killed.
     pub async fn stop(&self, name: &str, handle: &ProcessHandle, grace: Duration) {
-        let (_, stop) = handle.terminate(grace, &self.forced).await;
-        if stop == Stop::AfterGrace {
+        if let Stop::AfterGrace { killed } = handle.terminate(grace, &self.forced).await {
             crate::say!(
-                "{name} did not stop within {}; killed",
-                verify::seconds_text(grace)
+                "{name} did not stop within {}; killed {}",
+                verify::seconds_text(grace),
+                if killed.is_empty() {
+                    "it".to_owned()
+                } else {
+                    killed.join(", ")
+                }
             );
         }
-        self.watchdog.forget(handle.pid());
     }
 
     fn force(&self) {
@@ -376,7 +380,7 @@ impl Supervisor {
                 .filter_map(|(index, slot)| Some((index, slot.handle.clone()?)))
                 .collect()
         };
-        if handles.iter().any(|(_, h)| h.exit().ended().is_none()) {
+        if handles.iter().any(|(_, h)| h.ended().is_none()) {
             crate::say!("shutting down gracefully (a SIGINT kills everything at once)");
         }
         let stops: Vec<_> = handles
@@ -389,9 +393,20 @@ impl Supervisor {
                 })
             })
             .collect();
+        let orphans = shared.orphans.clone().map(|orphans| {
+            let shared = shared.clone();
+            task::spawn(async move {
+                orphans
+                    .stop(shared.spec.graceful_time, &shared.forced)
+                    .await;
+            })
+        });
         let all_stopped = async {
             for stop in stops {
                 stop.await;
+            }
+            if let Some(orphans) = orphans {
+                orphans.await;
             }
             // A restart under way stops what it started once it sees the shutdown.
             for restart in &shared.restarts {

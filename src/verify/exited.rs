@@ -18,7 +18,7 @@ impl Verifier for ExitedVerifier {
                 seconds(self.timeout),
                 self.expect_code
             ));
-            let why = match async_std::future::timeout(self.timeout, process.exit().wait()).await {
+            let why = match async_std::future::timeout(self.timeout, process.leader_ended()).await {
                 Ok(end) if end.code() == self.expect_code => return Readiness::Ready,
                 Ok(end) => format!("{end}, expected exit code {}", self.expect_code),
                 Err(_) => format!("did not exit within {}", seconds(self.timeout)),

@@ -39,7 +39,7 @@ impl Verifier for LogCheck {
                 ))
             };
             let ended = async {
-                let end = process.exit().wait().await;
+                let end = process.wait_ended().await;
                 // Its last lines may still be in the pipe.
                 let drained = async {
                     output.drained.wait().await;

@@ -108,14 +108,25 @@ where
     let mut backoff = Backoff::new(floor, timing.interval);
     let mut attempts = 0;
     loop {
-        let ended = process.exit().ended();
+        let ended = process.ended();
         attempts += 1;
         report.attempt(&format!(
             "{attempt_text} (limit {})",
             seconds(timing.interval)
         ));
         let why = match async_std::future::timeout(timing.interval, attempt()).await {
-            Ok(Ok(())) => return Readiness::Ready,
+            // Something answered, but not this process if it has gone: another one holds
+            // the port (and this one likely failed to bind it).
+            Ok(Ok(())) => match process.gone() {
+                None => return Readiness::Ready,
+                Some(end) => {
+                    let why = format!(
+                        "{end} before it became ready; what answered at {target} is another process"
+                    );
+                    report.fail(&why);
+                    return Readiness::Failed(why);
+                }
+            },
             Ok(Err(why)) => format!("{target}: {why}"),
             Err(_) => format!("{target}: no answer within {}", seconds(timing.interval)),
         };
@@ -133,7 +144,7 @@ where
         let delay = backoff.next_delay().min(timing.timeout - elapsed);
         // An exit cuts the wait short: the next attempt is the last.
         future::race(async_std::task::sleep(delay), async {
-            process.exit().wait().await;
+            process.wait_ended().await;
         })
         .await;
     }
