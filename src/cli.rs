@@ -82,7 +82,7 @@ impl Cli {
             return exit_code::SETUP_FAILED;
         }
         if self.print_schema {
-            print!("{}", config::schema::to_pretty_json());
+            crate::report::stdout(&config::schema::to_pretty_json());
             return exit_code::OK;
         }
         let path = config::choose_file(self.file.as_deref());
@@ -92,11 +92,11 @@ impl Cli {
         };
         if self.validate {
             let n = spec.processes.len();
-            println!(
-                "{}: valid ({n} process{})",
+            crate::report::stdout(&format!(
+                "{}: valid ({n} process{})\n",
                 path.display(),
                 if n == 1 { "" } else { "es" }
-            );
+            ));
             return exit_code::OK;
         }
         if self.daemon {

@@ -104,17 +104,17 @@ fn wait_for_report(mut reader: File) -> u8 {
     }
     let outcome = report.split_once('\n').map_or("", |(_, rest)| rest);
     if let Some(ready) = outcome.strip_prefix("ready ") {
-        println!("rmanager running ({})", ready.trim_end());
+        crate::report::stdout(&format!("rmanager running ({})\n", ready.trim_end()));
         return exit_code::OK;
     }
     if let Some((code, message)) = outcome
         .strip_prefix("failed ")
         .and_then(|r| r.split_once(' '))
     {
-        eprint!("{message}");
+        crate::report::stderr(message);
         return code.parse().unwrap_or(exit_code::SETUP_FAILED);
     }
-    eprintln!("rmanager: the daemon exited before it reported; see its logfile (-l)");
+    crate::report::stderr("rmanager: the daemon exited before it reported; see its logfile (-l)\n");
     exit_code::SETUP_FAILED
 }
 
@@ -181,24 +181,58 @@ pub async fn serve(
     environment.wait().await
 }
 
-/// The daemon's pid in a file, removed when the daemon ends.
-struct PidFile(PathBuf);
+/// The daemon's pid in a file, locked (flock) for as long as the daemon lives, and removed
+/// when it ends only if it is still this daemon's: a second daemon started on the same
+/// pidfile is refused, and a stopping daemon never deletes its successor's file.
+struct PidFile {
+    path: PathBuf,
+    file: File,
+}
 
 impl PidFile {
     fn write(path: PathBuf) -> Result<PidFile, Error> {
-        std::fs::write(&path, format!("{}\n", std::process::id())).map_err(|source| {
-            Error::Setup {
-                process: "pidfile".to_owned(),
-                reason: format!("cannot write {}: {source}", path.display()),
-                not_started: Vec::new(),
-            }
-        })?;
-        Ok(PidFile(path))
+        let failed = |source| Error::PidFile {
+            path: path.clone(),
+            source,
+        };
+        // Opened without truncating: the file may be a running daemon's.
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(failed)?;
+        if let Err(e) =
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(failed(match e.kind() {
+                io::ErrorKind::WouldBlock => {
+                    io::Error::other(format!("a running daemon holds it (pid {})", holder.trim()))
+                }
+                _ => e.into(),
+            }));
+        }
+        file.set_len(0)
+            .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+            .map_err(failed)?;
+        Ok(PidFile { path, file })
     }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        // Removed under the lock, and only if the path still names the file we locked.
+        let ours = match (std::fs::metadata(&self.path), self.file.metadata()) {
+            (Ok(at_path), Ok(locked)) => {
+                use std::os::unix::fs::MetadataExt;
+                (at_path.dev(), at_path.ino()) == (locked.dev(), locked.ino())
+            }
+            _ => false,
+        };
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }

@@ -28,6 +28,8 @@ impl Environment {
     /// Binds the control API (when enabled), starts the launch, and takes over SIGINT,
     /// SIGTERM and SIGQUIT.
     pub async fn start(spec: ManagerSpec) -> Result<Environment, Error> {
+        let started = std::time::Instant::now();
+        let count = spec.processes.len();
         let api = match spec.http.enabled {
             true => Some(ControlApi::bind(&spec.http).await?),
             false => None,
@@ -56,6 +58,19 @@ impl Environment {
         if let Some(api) = api {
             api.serve(manager.clone());
         }
+        // Said whatever -v says: the moment a test may begin.
+        let (ready, at) = (manager.clone(), url.clone());
+        task::spawn(async move {
+            if ready.ready().await.is_ok() {
+                crate::say!(
+                    "ready: {count} process{} in {:.2} s{}",
+                    if count == 1 { "" } else { "es" },
+                    started.elapsed().as_secs_f64(),
+                    at.map(|url| format!(", control API at {url}"))
+                        .unwrap_or_default()
+                );
+            }
+        });
         let signals = SignalsInfo::with_exfiltrator(
             [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM],
             WithOrigin::default(),

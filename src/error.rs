@@ -52,6 +52,15 @@ pub enum Error {
         /// The processes the launch never reached.
         not_started: Vec<String>,
     },
+    /// The daemon's pidfile cannot be written, or another daemon holds it.
+    PidFile {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// The control API cannot start: its port is in use, or its token is missing.
+    ControlApi {
+        reason: String,
+    },
     /// The -l file cannot be opened for appending.
     Logfile {
         path: PathBuf,
@@ -73,9 +82,11 @@ impl Error {
             Error::ConfigUnreadable { .. } | Error::Logfile { .. } => exit_code::CONFIG_UNREADABLE,
             Error::ConfigInvalid { .. } => exit_code::CONFIG_INVALID,
             Error::NoProcesses { .. } => exit_code::NO_PROCESSES,
-            Error::Setup { .. } | Error::Interrupted | Error::Manager { .. } => {
-                exit_code::SETUP_FAILED
-            }
+            Error::Setup { .. }
+            | Error::PidFile { .. }
+            | Error::ControlApi { .. }
+            | Error::Interrupted
+            | Error::Manager { .. } => exit_code::SETUP_FAILED,
         }
     }
 }
@@ -125,6 +136,14 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::PidFile { path, source } => write!(
+                f,
+                "rmanager: setup failed: pidfile {}: {source}",
+                path.display()
+            ),
+            Error::ControlApi { reason } => {
+                write!(f, "rmanager: setup failed: the HTTP control API: {reason}")
+            }
             Error::Logfile { path, source } => {
                 write!(
                     f,
@@ -142,6 +161,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::ConfigUnreadable { source, .. }
+            | Error::PidFile { source, .. }
             | Error::Logfile { source, .. }
             | Error::Manager { source, .. } => Some(source),
             _ => None,

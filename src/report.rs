@@ -29,6 +29,17 @@ pub fn line(text: fmt::Arguments) {
     };
 }
 
+/// Writes what a command prints as its result. A reader that went away (`| head -1`, a
+/// closed terminal) is no reason to panic, as `print!` would.
+pub fn stdout(text: &str) {
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// The same, for stderr.
+pub fn stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Sets up the log (quiet by default; -v info, -w debug; RUST_LOG refines) and, with a
 /// logfile, sends every line there.
 pub fn init(level: log::LevelFilter, logfile: Option<File>) -> io::Result<()> {

@@ -268,7 +268,7 @@ impl ProcessSpec {
             VerifierArguments::HttpOk(a) => VerifierSpec::HttpOk {
                 url: a.url.clone(),
                 timeout: duration(a.timeout),
-                interval: duration(a.interval),
+                interval: duration(Seconds(a.interval.0)),
                 headers: a
                     .headers
                     .iter()
@@ -289,7 +289,7 @@ impl ProcessSpec {
                 host: a.host.clone(),
                 port: a.port,
                 timeout: duration(a.timeout),
-                interval: duration(a.interval),
+                interval: duration(Seconds(a.interval.0)),
             },
             VerifierArguments::Command(a) => VerifierSpec::Command {
                 // Validation requires exactly one of the two.
@@ -304,7 +304,7 @@ impl ProcessSpec {
                     },
                 },
                 timeout: duration(a.timeout),
-                interval: duration(a.interval),
+                interval: duration(Seconds(a.interval.0)),
             },
             VerifierArguments::Log(a) => VerifierSpec::Log {
                 pattern: a.pattern.clone(),
@@ -313,7 +313,7 @@ impl ProcessSpec {
             VerifierArguments::File(a) => VerifierSpec::File {
                 path: PathBuf::from(&a.path),
                 timeout: duration(a.timeout),
-                interval: duration(a.interval),
+                interval: duration(Seconds(a.interval.0)),
             },
         });
         ProcessSpec {

@@ -21,7 +21,12 @@ fn run_check(process: &str, verifier: &str) -> support::Run {
         ),
     );
     let mut manager = Manager::start(dir.path(), &[]);
-    if manager.try_line_starting("after-ready").is_some() {
+    // Once `after` has printed and the environment is up (the two lines in either order),
+    // or never when the check failed.
+    if manager.try_line_starting("after-ready").is_some()
+        && (manager.saw("rmanager: ready: ")
+            || manager.try_line_starting("rmanager: ready: ").is_some())
+    {
         manager.signal(libc::SIGTERM);
     }
     manager.finish()
@@ -221,4 +226,18 @@ fn http_method_and_status_choose_what_passes() {
     );
     assert_eq!(run.code, 5, "200 is not 204");
     assert!(run.stderr.contains(": status 200 ("), "{}", run.stderr);
+}
+
+#[test]
+fn http_passes_on_unregistered_codes_and_skips_headers_that_are_not_ascii() {
+    let port = free_port();
+    let run = run_check(
+        &service_args(&format!(
+            r#""--status", "299", "--header", "X-Note: café ☕", "--listen", "127.0.0.1:{port}""#
+        )),
+        &format!(
+            r#"{{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/", "status": [299, 420], "timeout": 10}}}}"#
+        ),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

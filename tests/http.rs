@@ -304,7 +304,7 @@ fn a_port_in_use_is_a_setup_error_before_anything_launches() {
     assert_eq!(run.code, 5);
     assert!(
         run.stderr.starts_with(&format!(
-            "rmanager: setup failed: http: cannot listen on 127.0.0.1:{port}: "
+            "rmanager: setup failed: the HTTP control API: cannot listen on 127.0.0.1:{port}: "
         )),
         "{}",
         run.stderr
@@ -364,8 +364,44 @@ fn host_origin_and_token_are_checked() {
             .0,
             200
         );
+        // RFC 6750: the scheme name is case-insensitive.
+        for scheme in ["bearer", "BEARER"] {
+            let header = format!("{scheme} s3cret");
+            let headers = [("Authorization", header.as_str())];
+            assert_eq!(api.call(surf::http::Method::Get, "/", &headers).0, 200);
+        }
         assert_eq!(api.get("/status").0, 200, "status needs no token");
         assert_eq!(api.delete().0, 401);
+    }
+}
+
+#[test]
+fn conflicting_host_or_length_headers_are_refused() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(
+        dir.path(),
+        "",
+        r#""a": {"executable": "sleep", "arguments": ["600"]}"#,
+    );
+    let port: u16 = api.base.rsplit(':').next().unwrap().parse().unwrap();
+    for extra in [
+        format!("Host: 127.0.0.1:{port}\r\nHost: localhost:{port}"),
+        format!("Host: 127.0.0.1:{port}\r\nContent-Length: 0\r\nContent-Length: 5"),
+    ] {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(support::PATIENCE)).unwrap();
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\n{extra}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        // The status line is enough: the server may keep the connection open.
+        let mut answer = String::new();
+        std::io::BufReader::new(stream)
+            .read_line(&mut answer)
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{extra}: {answer}");
     }
 }
 

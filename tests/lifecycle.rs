@@ -77,7 +77,12 @@ fn exits_are_reported_and_the_manager_exits_when_all_are_done() {
     );
     let run = run_in(dir.path(), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let mut lines: Vec<&str> = run.stdout.lines().collect();
+    // The ready line comes once both have started, before or after their exits.
+    let (ready, mut lines): (Vec<&str>, Vec<&str>) = run
+        .stdout
+        .lines()
+        .partition(|l| l.starts_with("rmanager: ready: 2 processes in "));
+    assert_eq!(ready.len(), 1, "{}", run.stdout);
     lines.sort();
     assert_eq!(
         lines,
@@ -109,6 +114,7 @@ fn sigterm_stops_every_group_and_kills_what_ignores_it() {
         .map(|p| p.parse().unwrap())
         .collect();
     assert!(pids.iter().all(|&p| alive(p)));
+    manager.line_starting("rmanager: ready: 2 processes in ");
 
     manager.signal(libc::SIGTERM);
     let run = manager.finish();
@@ -175,7 +181,7 @@ fn shutdown_asks_every_process_at_once() {
         ),
     );
     let mut manager = Manager::start(dir.path(), &[]);
-    manager.line_starting("ready");
+    manager.lines_starting(&["ready", "rmanager: ready: "]);
     manager.signal(libc::SIGTERM);
     manager.line_starting("rmanager: p");
     for i in 0..4 {

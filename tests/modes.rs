@@ -257,10 +257,15 @@ fn verbose_and_debug_add_output() {
         "rmanager.json",
         r#"{"processes": {"a": {"executable": "true", "verifier": {"type": "exited"}}}}"#,
     );
+    // Without -v, the one line that says the environment is up.
     let quiet = run_in(dir.path(), &[]);
-    assert_eq!(
-        (quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()),
-        (0, "", "")
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
+    assert!(
+        quiet.stdout.starts_with("rmanager: ready: 1 process in ")
+            && quiet.stdout.ends_with(" s\n")
+            && quiet.stdout.lines().count() == 1,
+        "{}",
+        quiet.stdout
     );
 
     let verbose = run_in(dir.path(), &["-v"]);
@@ -293,4 +298,59 @@ fn verbose_and_debug_add_output() {
         "{}",
         debug.stderr
     );
+}
+
+/// Starts a daemon in `dir` on a config of `sleep 600` with this pidfile; returns it.
+fn daemon_on(dir: &Path, pidfile: &str) -> Daemon {
+    write(
+        dir,
+        "rmanager.json",
+        r#"{"processes": {"idle": {"executable": "sleep", "arguments": ["600"]}}}"#,
+    );
+    let run = run_in(dir, &["-d", "--pidfile", pidfile]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let pid = run
+        .stdout
+        .strip_prefix("rmanager running (pid ")
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    Daemon(pid.parse().unwrap())
+}
+
+fn stop(daemon: &Daemon) {
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(daemon.0, libc::SIGTERM) };
+    wait_until("the daemon to stop", PATIENCE, || !alive(daemon.0));
+}
+
+#[test]
+fn a_pidfile_is_locked_and_removed_only_by_the_daemon_that_wrote_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("env.pid");
+    let first = daemon_on(dir.path(), "env.pid");
+    // A second daemon on the same pidfile is refused, and the first's file is untouched.
+    let run = run_in(dir.path(), &["-d", "--pidfile", "env.pid"]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "pidfile env.pid: a running daemon holds it (pid {})",
+            first.0
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{}\n", first.0)
+    );
+    // A successor that writes a new file at the path keeps it when the first one stops.
+    std::fs::remove_file(&pidfile).unwrap();
+    let second = daemon_on(dir.path(), "env.pid");
+    stop(&first);
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{}\n", second.0)
+    );
+    stop(&second);
+    assert!(!pidfile.exists());
 }

@@ -43,7 +43,7 @@ fn parallel_start_launches_independent_services_together() {
             "all three started before any was ready"
         );
     }
-    manager.line_starting("all up");
+    manager.lines_starting(&["all up", "rmanager: ready: "]);
     for port in ports {
         TcpStream::connect(("127.0.0.1", port)).expect("ready before the process depending on it");
     }

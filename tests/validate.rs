@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::os::fd::FromRawFd;
+
 use support::{repo, rmanager, run_in, validate, write};
 
 /// A config whose only problem is at `/processes/web/verifier/arguments/interval`, 13:23.
@@ -52,7 +54,7 @@ fn wrong_type_names_file_position_pointer_and_what_is_allowed() {
     assert_eq!(
         stderr_lines(INTERVAL_FAST),
         [
-            r#"rmanager.json:13:23: /processes/web/verifier/arguments/interval: expected a number of seconds >= 0, found "fast""#,
+            r#"rmanager.json:13:23: /processes/web/verifier/arguments/interval: expected a number of seconds > 0, found "fast""#,
             "rmanager: rmanager.json: 1 error",
         ]
     );
@@ -412,4 +414,37 @@ fn depends_on_names_must_exist_come_earlier_and_form_no_cycle() {
             "rmanager: rmanager.json: 1 error",
         ]
     );
+}
+
+#[test]
+fn check_intervals_are_more_than_zero_and_headers_are_ascii() {
+    let lines = stderr_lines(
+        r#"{"processes": {"web": {"executable": "x", "verifier": {"type": "http",
+            "arguments": {"url": "http://127.0.0.1:1/", "interval": 0, "headers": {"X-Note": "café"}}}}}}"#,
+    );
+    assert_eq!(
+        lines,
+        [
+            "rmanager.json:2:69: /processes/web/verifier/arguments/interval: expected a number of seconds > 0, found 0",
+            r#"rmanager.json:2:94: /processes/web/verifier/arguments/headers/X-Note: expected a header value of visible ASCII characters, found "café""#,
+            "rmanager: rmanager.json: 2 errors",
+        ]
+    );
+}
+
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the array; the read end is closed at once, as `| head -0` would.
+    let writer = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    };
+    let status = rmanager()
+        .arg("--print-schema")
+        .stdout(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 }

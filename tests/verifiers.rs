@@ -33,6 +33,7 @@ fn passes_and_gates_the_next_process(listen: &str, url: &str) {
     // The check passed only once the service answered, so it answers now.
     TcpStream::connect(listen).expect("the service listens once the next step started");
 
+    manager.line_starting("rmanager: ready: ");
     manager.signal(libc::SIGTERM);
     let run = manager.finish();
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -144,7 +145,7 @@ fn http_check_sends_its_headers() {
         r#""headers": {"X-Token": "s3cret"}"#,
         "",
     );
-    manager.line_starting("ready");
+    manager.lines_starting(&["ready", "rmanager: ready: "]);
     manager.signal(libc::SIGTERM);
     assert_eq!(manager.finish().code, 0);
 

@@ -325,10 +325,6 @@ impl Seconds {
     fn thirty() -> Self {
         Seconds(30.0)
     }
-
-    fn one() -> Self {
-        Seconds(1.0)
-    }
 }
 
 impl JsonSchema for Seconds {
@@ -343,6 +339,34 @@ impl JsonSchema for Seconds {
             "minimum": 0,
             "maximum": Seconds::MAX,
             "errorMessage": "expected a number of seconds >= 0",
+        })
+    }
+}
+
+/// The longest wait between a check's attempts, and the limit on each attempt: more than
+/// zero, since a zero limit would fail every attempt at once, and spin.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Interval(pub f64);
+
+impl Interval {
+    fn one() -> Self {
+        Interval(1.0)
+    }
+}
+
+impl JsonSchema for Interval {
+    fn schema_name() -> Cow<'static, str> {
+        "Interval".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration in seconds, more than 0; fractions such as 0.5 are allowed.",
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": Seconds::MAX,
+            "errorMessage": "expected a number of seconds > 0",
         })
     }
 }
@@ -387,11 +411,15 @@ pub struct HttpOkArguments {
     pub timeout: Seconds,
 
     /// The longest wait between attempts, and the limit on each attempt, in seconds.
-    #[serde(default = "Seconds::one")]
-    pub interval: Seconds,
+    #[serde(default = "Interval::one")]
+    pub interval: Interval,
 
-    /// Headers to send with each request.
+    /// Headers to send with each request: names and values of visible ASCII characters.
     #[serde(default)]
+    #[schemars(extend(
+        "propertyNames" = {"pattern": "^[!-9;-~]+$", "errorMessage": "expected a header name of visible ASCII characters, without ':'"},
+        "additionalProperties" = {"type": "string", "pattern": "^[\t -~]*$", "errorMessage": "expected a header value of visible ASCII characters"}
+    ))]
     pub headers: IndexMap<String, String>,
 
     /// The request method.
@@ -446,8 +474,8 @@ pub struct TcpArguments {
     pub timeout: Seconds,
 
     /// The longest wait between attempts, and the limit on each attempt, in seconds.
-    #[serde(default = "Seconds::one")]
-    pub interval: Seconds,
+    #[serde(default = "Interval::one")]
+    pub interval: Interval,
 }
 
 impl TcpArguments {
@@ -476,8 +504,8 @@ pub struct CommandArguments {
     pub timeout: Seconds,
 
     /// The longest wait between attempts, and the limit on each attempt, in seconds.
-    #[serde(default = "Seconds::one")]
-    pub interval: Seconds,
+    #[serde(default = "Interval::one")]
+    pub interval: Interval,
 }
 
 /// Passes when a line of the process's output (stdout or stderr) matches `pattern`.
@@ -506,8 +534,8 @@ pub struct FileArguments {
     pub timeout: Seconds,
 
     /// The longest wait between attempts, in seconds.
-    #[serde(default = "Seconds::one")]
-    pub interval: Seconds,
+    #[serde(default = "Interval::one")]
+    pub interval: Interval,
 }
 
 /// Passes when the process exits with `expect_code` within `timeout`.

@@ -62,9 +62,15 @@ impl Guard {
         if req.method() == tide::http::Method::Get && req.url().path() == "/status" {
             return true;
         }
-        let given = req.header("Authorization").map(|h| h.last().as_str());
-        let expected = format!("Bearer {token}");
-        given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()))
+        let Some(given) = req.header("Authorization").map(|h| h.last().as_str()) else {
+            return false;
+        };
+        // RFC 6750: the scheme name is case-insensitive.
+        let Some((scheme, credentials)) = given.split_once(' ') else {
+            return false;
+        };
+        scheme.eq_ignore_ascii_case("bearer")
+            && constant_time_eq(credentials.trim().as_bytes(), token.as_bytes())
     }
 }
 
@@ -81,6 +87,20 @@ impl Middleware<super::routes::Api> for Guard {
         req: Request<super::routes::Api>,
         next: Next<'_, super::routes::Api>,
     ) -> tide::Result {
+        // Two Host headers, or two different lengths, leave it open which one a proxy in
+        // front of us believed: RFC 9112 says to refuse such a request.
+        let values = |name| -> Vec<String> {
+            req.header(name)
+                .map(|v| v.iter().map(|v| v.as_str().to_owned()).collect())
+                .unwrap_or_default()
+        };
+        let lengths = values("Content-Length");
+        if values("Host").len() > 1 || lengths.windows(2).any(|w| w[0] != w[1]) {
+            return Ok(error(
+                StatusCode::BadRequest,
+                "The request has conflicting Host or Content-Length headers.",
+            ));
+        }
         let host = req.header("Host").map(|h| h.last().as_str().to_owned());
         let Some(host) = host.filter(|h| self.allowed_host(h)) else {
             return Ok(error(

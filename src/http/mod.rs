@@ -26,11 +26,7 @@ pub struct ControlApi {
 
 impl ControlApi {
     pub async fn bind(spec: &HttpSpec) -> Result<ControlApi, Error> {
-        let setup = |reason: String| Error::Setup {
-            process: "http".to_owned(),
-            reason,
-            not_started: Vec::new(),
-        };
+        let setup = |reason: String| Error::ControlApi { reason };
         let token = match &spec.token {
             None => None,
             Some(TokenSource::Value(token)) => Some(token.clone()),

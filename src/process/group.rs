@@ -59,6 +59,23 @@ pub struct ProcessGroup {
 impl ProcessGroup {
     /// Starts `command` as the leader of a new group, recorded by `watchdog` when given.
     pub async fn spawn(
+        command: std::process::Command,
+        watchdog: Option<Arc<Watchdog>>,
+    ) -> io::Result<(ProcessGroup, std::process::Child)> {
+        // On a task of its own, so that a caller that gives up (a shutdown, a check attempt
+        // cut short) cannot cut a spawn in half: a group nobody received is dropped, which
+        // kills it, and its watch task still reaps it.
+        let (sender, receiver) = async_std::channel::bounded(1);
+        crate::runtime::spawn(async move {
+            let _ = sender.send(Self::spawn_now(command, watchdog).await).await;
+        });
+        receiver
+            .recv()
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("the spawning task ended")))
+    }
+
+    async fn spawn_now(
         mut command: std::process::Command,
         watchdog: Option<Arc<Watchdog>>,
     ) -> io::Result<(ProcessGroup, std::process::Child)> {

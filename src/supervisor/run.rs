@@ -2,12 +2,13 @@
 //! the shutdown. Everything else reaches it as an [`Event`]; what it knows is kept in
 //! [`Shared`], so that reading the state never waits for the task.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_std::channel::{self, Receiver, Sender};
 use async_std::task;
-use futures_lite::future;
+use futures_lite::{FutureExt, future};
 
 use super::{ManagerStatus, ProcessState, RunState};
 use crate::error::Error;
@@ -171,25 +172,51 @@ impl Shared {
     /// Starts process `index` and waits until its verifier passes. Gives up when shutdown
     /// begins.
     pub async fn bring_up(&self, index: usize) -> Result<(), UpError> {
-        let spec = &self.spec.processes[index];
-        let handle = match self.start_process(index).await {
-            Ok(handle) => handle,
-            Err(StartError::Spawn(e)) => return Err(UpError::Failed(e.to_string())),
-            Err(StartError::ShuttingDown) => return Err(UpError::ShuttingDown),
+        let up = async {
+            let spec = &self.spec.processes[index];
+            if let Some(target) = spec.verifier.as_ref().and_then(verify::loopback_target) {
+                if verify::answers(&target).await {
+                    crate::say!(
+                        "warning: something already listens on {target}, which {}'s check \
+                         tries: the check may pass against it instead",
+                        spec.name
+                    );
+                }
+            }
+            let handle = match self.start_process(index).await {
+                Ok(handle) => handle,
+                Err(StartError::Spawn(e)) => return Err(UpError::Failed(e.to_string())),
+                Err(StartError::ShuttingDown) => return Err(UpError::ShuttingDown),
+            };
+            let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
+                return Ok(());
+            };
+            match verifier.verify(&handle, &self.reporter).await {
+                Readiness::Ready => Ok(()),
+                Readiness::Failed(reason) => Err(UpError::Failed(reason)),
+            }
         };
-        let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
-            return Ok(());
+        // A panic (a bug, here or in a library) is a failure with a message, not a launch
+        // that hangs forever.
+        let up = async {
+            AssertUnwindSafe(up)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(UpError::Failed(format!("internal error: {what}")))
+                })
         };
-        let check = async { Some(verifier.verify(&handle, &self.reporter).await) };
+        // A shutdown cuts everything short, sourcing an environment file included.
         let shutdown = async {
             self.shutting_down.wait().await;
-            None
+            Err(UpError::ShuttingDown)
         };
-        match future::race(check, shutdown).await {
-            Some(Readiness::Ready) => Ok(()),
-            Some(Readiness::Failed(reason)) => Err(UpError::Failed(reason)),
-            None => Err(UpError::ShuttingDown),
-        }
+        future::race(up, shutdown).await
     }
 
     /// Stops a process's group (SIGTERM, SIGKILL after `grace` to what is left, or at

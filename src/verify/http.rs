@@ -1,7 +1,7 @@
 use surf::middleware::Redirect;
 use surf::{RequestBuilder, Url};
 
-use super::plain_http::PlainHttp;
+use super::plain_http::{PlainHttp, RawStatus};
 use super::verifier::{Backoff, Check, Readiness, Reporter, Timing, Verifier, poll};
 use crate::config::model::HttpMethod;
 use crate::process::ProcessHandle;
@@ -59,9 +59,11 @@ impl HttpOkVerifier {
             request = request.header(name.as_str(), value.as_str());
         }
         let response = client.send(request).await.map_err(|e| e.to_string())?;
-        let code = u16::from(response.status());
+        let code = response
+            .ext::<RawStatus>()
+            .map_or(u16::from(response.status()), |raw| raw.0);
         let passes = match &self.status[..] {
-            [] => response.status().is_success(),
+            [] => (200..300).contains(&code),
             codes => codes.contains(&code),
         };
         if passes {

@@ -5,6 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use async_std::net::{TcpStream, ToSocketAddrs};
 
+use crate::spec::VerifierSpec;
+
 /// The addresses to try for `host` (a name or an IP address, without brackets).
 pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
@@ -57,4 +59,40 @@ pub fn reason(e: &std::io::Error) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => text.to_owned(),
     }
+}
+
+/// Where a tcp or http check connects, when that is a loopback address: `host:port`.
+pub fn loopback_target(spec: &VerifierSpec) -> Option<String> {
+    let (host, port) = match spec {
+        VerifierSpec::Tcp { host, port, .. } => (host.clone(), *port),
+        VerifierSpec::HttpOk { url, .. } => {
+            let url = surf::Url::parse(url).ok()?;
+            (
+                url.host_str()?.trim_matches(['[', ']']).to_owned(),
+                url.port_or_known_default()?,
+            )
+        }
+        _ => return None,
+    };
+    let loopback = is_localhost(&host) || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    loopback.then(|| match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    })
+}
+
+/// Whether something accepts connections at `target` (from [`loopback_target`]) now.
+pub async fn answers(target: &str) -> bool {
+    let Some((host, port)) = target.rsplit_once(':') else {
+        return false;
+    };
+    let Ok(port) = port.parse() else { return false };
+    let Ok(addresses) = resolve(host.trim_matches(['[', ']']), port).await else {
+        return false;
+    };
+    // Loopback answers at once or refuses at once; the bound is for a full backlog.
+    let probe = connect(&addresses);
+    async_std::future::timeout(std::time::Duration::from_millis(200), probe)
+        .await
+        .is_ok_and(|connected| connected.is_ok())
 }

@@ -23,6 +23,10 @@ const MAX_HEAD_BYTES: u64 = 64 * 1024;
 #[derive(Debug, Default)]
 pub struct PlainHttp;
 
+/// The status code as the server sent it, in each response's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct RawStatus(pub u16);
+
 impl HttpClient for PlainHttp {
     fn send<'a, 'b>(
         &'a self,
@@ -81,15 +85,29 @@ async fn read_head(stream: TcpStream) -> Result<Response, String> {
     read_line(&mut reader, &mut line).await?;
     let code = parse_status_line(&line)
         .ok_or_else(|| format!("not an HTTP/1.x status line: {line:.80}"))?;
-    let status = StatusCode::try_from(code).map_err(|_| format!("status {code}"))?;
+    // http-types knows only the registered codes; any other (299, 420) travels beside a
+    // stand-in of its class that is never a redirect.
+    let status = StatusCode::try_from(code).unwrap_or(match code / 100 {
+        1 => StatusCode::Continue,
+        2 => StatusCode::Ok,
+        3 => StatusCode::MultipleChoice,
+        4 => StatusCode::BadRequest,
+        _ => StatusCode::InternalServerError,
+    });
     let mut response = Response::new(status);
+    response.ext_mut().insert(RawStatus(code));
     loop {
         read_line(&mut reader, &mut line).await?;
         if line.is_empty() {
             return Ok(response);
         }
+        // http-types panics on a header that is not ASCII; a check needs none of those.
+        let printable = |s: &str| s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
         if let Some((name, value)) = line.split_once(':') {
-            response.append_header(name.trim(), value.trim());
+            let (name, value) = (name.trim(), value.trim());
+            if !name.is_empty() && printable(name) && printable(value) {
+                response.append_header(name, value);
+            }
         }
     }
 }

@@ -213,6 +213,31 @@ impl Manager {
         }
     }
 
+    /// Waits until a line starting with each prefix has been read, in any order (a
+    /// child's line and rmanager's own can come either way round).
+    pub fn lines_starting(&mut self, prefixes: &[&str]) {
+        for prefix in prefixes {
+            if !self.saw(prefix) {
+                self.line_starting(prefix);
+            }
+        }
+    }
+
+    /// Whether a line starting with `prefix` has been read already.
+    pub fn saw(&self, prefix: &str) -> bool {
+        self.seen.iter().any(|l| l.starts_with(prefix))
+    }
+
+    /// The number after `prefix` on the first line read that starts with it.
+    pub fn seen_number(&self, prefix: &str) -> i32 {
+        let line = self
+            .seen
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .expect("a line read");
+        line[prefix.len()..].trim().parse().expect("a number")
+    }
+
     /// The number after `prefix` on the next line starting with it (`pid 4242`).
     pub fn number_after(&mut self, prefix: &str) -> i32 {
         let line = self.line_starting(prefix);
@@ -253,4 +278,73 @@ impl Drop for Manager {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port`, answered in full: (status, body).
+pub fn http(method: &str, port: u16, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the API answers");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("a whole answer");
+    let status = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (status, body.to_owned())
+}
+
+/// The name (comm) of a live process.
+pub fn process_name(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat[stat.find('(')? + 1..stat.rfind(')')?].to_owned())
+}
+
+/// Every live descendant of `pid`, found through the parent links in /proc.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let ppid = stat[stat.rfind(')')? + 2..]
+                .split(' ')
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|&&(_, pp)| pp == parent)
+                .map(|&(p, _)| p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// `stdout` less the one `rmanager: ready: ...` line it must hold.
+pub fn without_ready_line(stdout: &str) -> String {
+    let (ready, rest): (Vec<&str>, Vec<&str>) = stdout
+        .split_inclusive('\n')
+        .partition(|l| l.starts_with("rmanager: ready: "));
+    assert_eq!(ready.len(), 1, "one ready line in {stdout:?}");
+    rest.concat()
 }

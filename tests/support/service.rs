@@ -7,6 +7,7 @@
 //!   --status N          answer every request with status N (default 200)
 //!   --require LINE      answer 401 to requests without this exact header line
 //!   --silent            accept connections but never answer
+//!   --header LINE       add this header line (any bytes) to every answer
 //!   --ignore-term       ignore SIGTERM
 //!   --grandchild        start `sleep 600` in the same process group
 //!   --print-bytes N     write N bytes to stdout, then N to stderr
@@ -40,6 +41,7 @@ fn main() {
         status: 200,
         require: None,
         silent: false,
+        header: None,
     };
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -52,6 +54,7 @@ fn main() {
             "--status" => answer.status = number(&value()),
             "--require" => answer.require = Some(value()),
             "--silent" => answer.silent = true,
+            "--header" => answer.header = Some(value()),
             "--ignore-term" => ignore_term = true,
             "--grandchild" => grandchild = true,
             "--print-bytes" => print_bytes = number(&value()),
@@ -119,6 +122,7 @@ fn main() {
 #[derive(Clone)]
 struct Answer {
     status: u16,
+    header: Option<String>,
     require: Option<String>,
     silent: bool,
 }
@@ -154,7 +158,15 @@ fn serve(address: &str, answer: Answer, stamp_listen: Option<String>) -> ! {
             }
             let status = if authorized { answer.status } else { 401 };
             let _ = (&stream).write_all(
-                format!("HTTP/1.0 {status} X\r\nContent-Length: 3\r\n\r\nok\n").as_bytes(),
+                format!(
+                    "HTTP/1.0 {status} X\r\n{}Content-Length: 3\r\n\r\nok\n",
+                    answer
+                        .header
+                        .as_ref()
+                        .map(|h| format!("{h}\r\n"))
+                        .unwrap_or_default()
+                )
+                .as_bytes(),
             );
         });
     }

@@ -1,0 +1,386 @@
+//! Process groups that can be neither mistaken nor escaped: grace for the whole group,
+//! backgrounded and daemonized children, and nothing left behind however rmanager dies.
+
+mod support;
+
+use std::path::Path;
+
+use support::{
+    Manager, PATIENCE, alive, descendants, free_port, http, process_name, service, wait_until,
+    write,
+};
+
+fn config(dir: &Path, json: serde_json::Value) {
+    write(dir, "rmanager.json", json.to_string());
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+/// The pid a test's child wrote to `name`, once it has.
+fn pid_in(dir: &Path, name: &str) -> i32 {
+    wait_until(name, PATIENCE, || {
+        read(dir, name).trim().parse::<i32>().is_ok()
+    });
+    read(dir, name).trim().parse().unwrap()
+}
+
+fn kill(pid: i32, signal: i32) {
+    // SAFETY: kill(2) with plain integers, on a process this test started.
+    unsafe { libc::kill(pid, signal) };
+}
+
+fn gone(what: &str, pids: &[i32]) {
+    wait_until(what, PATIENCE, || pids.iter().all(|&p| !alive(p)));
+}
+
+/// The port of the control API, from the line rmanager prints.
+fn api_port(manager: &mut Manager) -> u16 {
+    let line = manager.line_starting("rmanager: HTTP control listening on ");
+    line.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_shell_wrapper_keeps_its_grace_for_the_server_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    // A server that takes a while to stop cleanly, behind `sh -c "...; ..."`: the shell
+    // dies of SIGTERM at once, the server must still get its grace.
+    write(
+        dir.path(),
+        "slow-stop.sh",
+        "trap 'sleep 0.3; echo graceful >> stopped.log; exit 0' TERM\necho \"pid $$\"\nwhile :; do sleep 0.05; done\n",
+    );
+    config(
+        dir.path(),
+        serde_json::json!({"graceful_time": 20, "processes": {
+            "wrapped": {"executable": "sh", "arguments": ["-c", "sh slow-stop.sh; echo wrapper-done"]}
+        }}),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    manager.lines_starting(&["pid ", "rmanager: ready: "]);
+    let server = manager.seen_number("pid ");
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        read(dir.path(), "stopped.log"),
+        "graceful\n",
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("killed"), "{}", run.stdout);
+    assert!(!alive(server));
+}
+
+#[test]
+fn a_backgrounded_server_counts_as_running_until_its_group_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let line = format!(
+        "{} --listen 127.0.0.1:{port} --log service.log &",
+        service()
+    );
+    config(
+        dir.path(),
+        serde_json::json!({"http": {"enabled": true, "port": 0}, "processes": {
+            "web": {"executable": line, "options": {"shell": "sh"},
+                    "verifier": {"type": "http", "arguments": {"url": format!("http://127.0.0.1:{port}/")}}}
+        }}),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    let api = api_port(&mut manager);
+    let server = manager.number_after("pid ");
+    wait_until("the environment to be ready", PATIENCE, || {
+        http("GET", api, "/status").1.contains("\"running\"")
+    });
+    let listed: serde_json::Value = serde_json::from_str(&http("GET", api, "/").1).unwrap();
+    let shell = listed["processes"][0]["pid"]
+        .as_i64()
+        .expect("a pid while running") as i32;
+    gone("the shell that backgrounded the server", &[shell]);
+    let listed: serde_json::Value = serde_json::from_str(&http("GET", api, "/").1).unwrap();
+    assert_eq!(listed["processes"][0]["status"], "running", "{listed}");
+
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(read(dir.path(), "service.log"), "start\nstop\n");
+    assert!(!alive(server));
+}
+
+#[test]
+fn a_daemonizing_service_is_stopped_gracefully_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = format!(
+        "setsid sh -c 'echo $$ > daemon.pid; exec {} --log daemon.log' > /dev/null &",
+        service()
+    );
+    config(
+        dir.path(),
+        serde_json::json!({"keep_alive": true, "processes": {
+            "daemon": {"executable": line, "options": {"shell": "sh"}}
+        }}),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    manager.line_starting("rmanager: ready: ");
+    let daemon = pid_in(dir.path(), "daemon.pid");
+    wait_until("the daemon to start", PATIENCE, || {
+        read(dir.path(), "daemon.log") == "start\n"
+    });
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("which left its process group"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(read(dir.path(), "daemon.log"), "start\nstop\n");
+    assert!(!alive(daemon));
+}
+
+#[test]
+fn killall_rmanager_leaves_nothing_running() {
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {
+            "web": {"executable": service(), "arguments": ["--grandchild"]}
+        }}),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    let pids = [
+        manager.number_after("pid "),
+        manager.number_after("grandchild "),
+    ];
+    let family = descendants(manager.pid());
+    let watchdog = *family
+        .iter()
+        .find(|&&p| process_name(p).as_deref() == Some("rmgr-watchdog"))
+        .expect("a watchdog named rmgr-watchdog");
+    let cmdline = std::fs::read(format!("/proc/{watchdog}/cmdline")).unwrap();
+    assert!(
+        cmdline.starts_with(b"rmgr-watchdog") && !cmdline.windows(8).any(|w| w == b"rmanager"),
+        "{}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    // What `killall -9 rmanager` (and `pkill -9 rmanager`) hits among what this test
+    // started.
+    for pid in std::iter::once(manager.pid()).chain(family) {
+        if process_name(pid).is_some_and(|name| name.contains("rmanager")) {
+            kill(pid, libc::SIGKILL);
+        }
+    }
+    gone("the service and its grandchild", &pids);
+}
+
+#[test]
+fn children_die_with_rmanager_even_without_the_watchdog() {
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": service()}}}),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    let web = manager.number_after("pid ");
+    let watchdog = *descendants(manager.pid())
+        .iter()
+        .find(|&&p| process_name(p).as_deref() == Some("rmgr-watchdog"))
+        .expect("a watchdog");
+    kill(watchdog, libc::SIGKILL);
+    manager.signal(libc::SIGKILL);
+    gone("the service", &[web]);
+}
+
+#[test]
+fn a_spawn_fails_visibly_when_the_watchdog_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"http": {"enabled": true, "port": 0}, "keep_alive": true,
+            "processes": {"web": {"executable": service()}}}),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    let api = api_port(&mut manager);
+    manager.number_after("pid ");
+    let watchdog = *descendants(manager.pid())
+        .iter()
+        .find(|&&p| process_name(p).as_deref() == Some("rmgr-watchdog"))
+        .expect("a watchdog");
+    kill(watchdog, libc::SIGKILL);
+    wait_until("the watchdog to go", PATIENCE, || !alive(watchdog));
+    let (status, body) = http("POST", api, "/restart/web");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("the watchdog process is gone"), "{body}");
+    manager.signal(libc::SIGTERM);
+    assert_eq!(manager.finish().code, 0);
+}
+
+#[test]
+fn a_fixture_command_dies_with_rmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": "sleep", "arguments": ["600"]}}}),
+    );
+    let manager = Manager::start(
+        dir.path(),
+        &["--", "sh", "-c", "echo $$ > command.pid; exec sleep 600"],
+    );
+    let command = pid_in(dir.path(), "command.pid");
+    manager.signal(libc::SIGKILL);
+    gone("the fixture command", &[command]);
+}
+
+#[test]
+fn a_running_check_attempt_dies_with_rmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": "sleep", "arguments": ["600"],
+            "verifier": {"type": "command", "arguments": {
+                "shell": "echo $$ > attempt.pid; exec sleep 600", "timeout": 600, "interval": 600}}}}}),
+    );
+    let manager = Manager::start(dir.path(), &[]);
+    let attempt = pid_in(dir.path(), "attempt.pid");
+    manager.signal(libc::SIGKILL);
+    gone("the check attempt", &[attempt]);
+}
+
+#[test]
+fn an_environment_file_being_sourced_dies_with_rmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "env.sh",
+        "echo $$ > shell.pid\nsleep 600 & echo $! > sleep.pid\nwait\n",
+    );
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": "true",
+            "options": {"environment_file": "env.sh"}}}}),
+    );
+    let manager = Manager::start(dir.path(), &[]);
+    let pids = [
+        pid_in(dir.path(), "shell.pid"),
+        pid_in(dir.path(), "sleep.pid"),
+    ];
+    manager.signal(libc::SIGKILL);
+    gone("the sourcing shell and its job", &pids);
+}
+
+#[test]
+fn an_environment_file_that_starts_a_background_job_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "env.sh",
+        "sleep 600 & echo $! > job.pid\nexport READY=yes\n",
+    );
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"step": {"executable": "sh",
+            "arguments": ["-c", "echo $READY > out"], "options": {"environment_file": "env.sh"}}}}),
+    );
+    let run = Manager::start(dir.path(), &[]).finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(read(dir.path(), "out"), "yes\n");
+    gone("the job the file started", &[pid_in(dir.path(), "job.pid")]);
+}
+
+#[test]
+fn a_shutdown_cuts_an_environment_file_short() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "env.sh", "echo $$ > shell.pid\nsleep 600\n");
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": "true",
+            "options": {"environment_file": "env.sh"}}}}),
+    );
+    let manager = Manager::start(dir.path(), &[]);
+    let shell = pid_in(dir.path(), "shell.pid");
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(!alive(shell));
+}
+
+#[test]
+fn sourcing_an_environment_file_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "env.sh", "sleep 600\n");
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": "true",
+            "options": {"environment_file": "env.sh"}}}}),
+    );
+    let run = Manager::start(dir.path(), &[]).finish();
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("env.sh: sourcing it did not finish within 10 s"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn sighup_shuts_down_gracefully_and_user_signals_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": service(), "arguments": ["--log", "web.log"]}}}),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    manager.lines_starting(&["pid ", "rmanager: ready: "]);
+    for signal in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGHUP] {
+        manager.signal(signal);
+    }
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(read(dir.path(), "web.log"), "start\nstop\n");
+}
+
+#[test]
+fn a_port_that_already_answers_is_warned_about_before_launch() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stale.local_addr().unwrap().port();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": "true",
+            "verifier": {"type": "tcp", "arguments": {"port": port}}}}}),
+    );
+    let run = Manager::start(dir.path(), &[]).finish();
+    assert!(
+        run.stdout.contains(&format!(
+            "rmanager: warning: something already listens on 127.0.0.1:{port}, which web's check tries"
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_process_that_daemonized_away_before_its_check_passed_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let line = format!(
+        "setsid {} --delay-ms 300 --listen 127.0.0.1:{port} > /dev/null & exit 0",
+        service()
+    );
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": "sh", "arguments": ["-c", line],
+            "verifier": {"type": "tcp", "arguments": {"port": port, "timeout": 20}}}}}),
+    );
+    let run = Manager::start(dir.path(), &[]).finish();
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("exited with code 0 before it became ready"),
+        "{}",
+        run.stderr
+    );
+}
