@@ -175,13 +175,17 @@ impl ProcessHandle {
     /// last of its output to be written out.
     pub async fn terminate(&self, grace: Duration, force: &Latch<()>) -> Stop {
         let stop = self.group.terminate(grace, force).await;
-        // Output being copied for a log check is still written out, unless something
-        // outside the group holds the pipe open.
+        self.output_written().await;
+        stop
+    }
+
+    /// Waits until output being copied (for a log check) has been written out, unless
+    /// something outside the group holds the pipe open.
+    pub async fn output_written(&self) {
         if let Some(output) = &self.output {
             let drained = async { output.drained.wait().await };
             future::race(drained, crate::runtime::sleep(DRAIN_LIMIT)).await;
         }
-        stop
     }
 }
 

@@ -1,14 +1,16 @@
 //! The handle to a running environment: what the command line, the control API and Rust
-//! test suites use.
+//! test suites use. It reads the snapshot and sends requests to the coordinator; it never
+//! waits for a job.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_std::channel;
+use async_std::channel::{self, Sender};
 use async_std::task;
 
-use super::restart::{self, RestartError};
-use super::run::{self, Event, Shared, Slot, State};
-use super::{ManagerStatus, ProcessState};
+use super::context::Context;
+use super::coordinator::{self, Outcome, Request};
+use super::snapshot::Snapshot;
+use super::{ManagerStatus, ProcessState, RestartError};
 use crate::error::Error;
 use crate::latch::Latch;
 use crate::process::{Orphans, Watchdog};
@@ -41,7 +43,9 @@ use crate::verify::Reporter;
 /// # }).unwrap();
 /// ```
 pub struct Manager {
-    shared: Arc<Shared>,
+    cx: Arc<Context>,
+    requests: Sender<Request>,
+    outcome: Arc<Outcome>,
 }
 
 impl Manager {
@@ -61,115 +65,126 @@ impl Manager {
             what: "cannot start the watchdog process",
             source,
         })?;
-        let (sender, events) = channel::unbounded();
-        let count = spec.processes.len();
-        let shared = Arc::new(Shared {
+        let names = spec
+            .processes
+            .iter()
+            .map(|p| (p.name.clone(), p.display.clone()))
+            .collect();
+        let cx = Arc::new(Context {
             reporter: Reporter {
                 messages: spec.messages,
             },
             spec,
-            state: Mutex::new(State {
-                status: ManagerStatus::Booting,
-                slots: (0..count).map(|_| Slot::default()).collect(),
-            }),
-            events: sender,
-            launched: Latch::new(),
-            finished: Latch::new(),
-            shutting_down: Latch::new(),
-            forced: Latch::new(),
             watchdog: Arc::new(watchdog),
             orphans,
-            restarts: (0..count).map(|_| Default::default()).collect(),
+            snapshot: Snapshot::new(names),
+            stopping: Latch::new(),
+            forced: Latch::new(),
         });
-        task::spawn(run::run(shared.clone(), events));
-        Ok(Manager { shared })
+        let (requests, inbox) = channel::unbounded();
+        let outcome = Arc::new(Outcome {
+            launched: Latch::new(),
+            finished: Latch::new(),
+        });
+        task::spawn(coordinator::run(cx.clone(), inbox, outcome.clone()));
+        Ok(Manager {
+            cx,
+            requests,
+            outcome,
+        })
     }
 
     /// Waits until every process has reached its desired state. Fails with
     /// [`Error::Setup`] when one could not, and [`Error::Interrupted`] when a shutdown came
     /// first.
     pub async fn ready(&self) -> Result<(), Error> {
-        self.shared.launched.wait().await.into_result()
+        self.outcome.launched.wait().await.into_result()
     }
 
     pub fn status(&self) -> ManagerStatus {
-        self.shared.lock().status
+        self.cx.snapshot.status()
     }
 
     /// Every process, in file order.
     pub fn processes(&self) -> Vec<ProcessState> {
-        let state = self.shared.lock();
-        (0..state.slots.len())
-            .map(|index| self.shared.process_state(&state, index))
+        (0..self.cx.snapshot.len())
+            .filter_map(|index| self.cx.snapshot.process(index))
             .collect()
     }
 
     /// The process with this id (1, 2, ... in file order).
     pub fn process(&self, id: usize) -> Option<ProcessState> {
-        let index = self.index(id)?;
-        Some(self.shared.process_state(&self.shared.lock(), index))
+        self.cx.snapshot.process(id.checked_sub(1)?)
     }
 
     /// The id of the process with this name.
     pub fn find(&self, name: &str) -> Option<usize> {
-        let index = self
-            .shared
-            .spec
-            .processes
-            .iter()
-            .position(|p| p.name == name)?;
+        let index = self.cx.spec.processes.iter().position(|p| p.name == name)?;
         Some(index + 1)
     }
 
     /// Restarts one process and returns its new state once it is ready again. Restarts of
-    /// one process run one after another; of different processes, side by side.
+    /// one process run one after another; of different processes, side by side. Dropping
+    /// the future does not stop a restart that has begun.
     pub async fn restart(&self, id: usize) -> Result<ProcessState, RestartError> {
-        let index = self.index(id).ok_or(RestartError::NotFound(id))?;
-        restart::restart(&self.shared, index).await
+        if self.process(id).is_none() {
+            return Err(RestartError::NotFound(id));
+        }
+        match self.status() {
+            ManagerStatus::Booting | ManagerStatus::Launching => {
+                return Err(RestartError::Launching);
+            }
+            ManagerStatus::Shutdown | ManagerStatus::ForceShutdown => {
+                return Err(RestartError::ShuttingDown);
+            }
+            ManagerStatus::Running => {}
+        }
+        let (reply, answer) = channel::bounded(1);
+        let index = id - 1;
+        let _ = self.requests.try_send(Request::Restart { index, reply });
+        answer
+            .recv()
+            .await
+            .unwrap_or(Err(RestartError::ShuttingDown))
     }
 
     /// Begins a graceful shutdown and returns at once: false when one had begun already.
     pub fn shutdown(&self) -> bool {
-        {
-            let mut state = self.shared.lock();
-            if matches!(
-                state.status,
-                ManagerStatus::Shutdown | ManagerStatus::ForceShutdown
-            ) {
-                return false;
-            }
-            // At once, so that the control API refuses what follows, as pymanager does.
-            state.status = ManagerStatus::Shutdown;
+        // At once, so that the control API refuses what follows, as pymanager does.
+        let begun = self
+            .cx
+            .snapshot
+            .set_status_unless(ManagerStatus::Shutdown, |status| {
+                matches!(
+                    status,
+                    ManagerStatus::Shutdown | ManagerStatus::ForceShutdown
+                )
+            });
+        if begun {
+            let _ = self.requests.try_send(Request::Shutdown);
         }
-        let _ = self.shared.events.try_send(Event::Shutdown);
-        true
+        begun
     }
 
     /// Kills every process at once (also during a graceful shutdown).
     pub fn force_shutdown(&self) {
-        let _ = self.shared.events.try_send(Event::ForceShutdown);
+        let _ = self.requests.try_send(Request::ForceShutdown);
     }
 
     /// Waits until the environment has shut down, every process reaped. Fails with
     /// [`Error::Setup`] when the launch failed.
     pub async fn wait(&self) -> Result<(), Error> {
-        match self.shared.finished.wait().await.into_result() {
+        match self.outcome.finished.wait().await.into_result() {
             // A shutdown that came early is a shutdown like any other.
             Err(Error::Interrupted) => Ok(()),
             result => result,
         }
     }
-
-    fn index(&self, id: usize) -> Option<usize> {
-        (1..=self.shared.spec.processes.len())
-            .contains(&id)
-            .then(|| id - 1)
-    }
 }
 
 impl Drop for Manager {
     fn drop(&mut self) {
-        if self.shared.finished.get().is_none() {
+        if self.outcome.finished.get().is_none() {
             self.shutdown();
         }
     }

@@ -1,12 +1,13 @@
-//! The supervisor: the one owner of every process. It launches them in order, gates each on
-//! its verifier, records exits, restarts one on request, and runs the shutdown.
-//! [`Manager`] is the handle to it.
+//! The supervisor: one job per process (`job`), which alone owns that process, and a
+//! coordinator (`coordinator`) that owns launch order, keep-alive and shutdown. Readers
+//! see a `snapshot`; [`Manager`] is the handle to it all.
 
+mod context;
+mod coordinator;
+mod job;
 mod manager;
-mod restart;
-mod run;
-mod status;
+mod snapshot;
 
+pub use job::RestartError;
 pub use manager::Manager;
-pub use restart::RestartError;
-pub use status::{ManagerStatus, ProcessState, RunState};
+pub use snapshot::{ManagerStatus, ProcessState, RunState};

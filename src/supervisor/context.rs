@@ -1,0 +1,24 @@
+//! What the coordinator and every job share: the spec, the guards that outlive a killed
+//! rmanager, the two stages of a shutdown, and the snapshot readers see.
+
+use std::sync::Arc;
+
+use super::snapshot::Snapshot;
+use crate::latch::Latch;
+use crate::process::{Orphans, Watchdog};
+use crate::spec::ManagerSpec;
+use crate::verify::Reporter;
+
+pub(super) struct Context {
+    pub spec: ManagerSpec,
+    pub watchdog: Arc<Watchdog>,
+    /// With rmanager as a child subreaper: the orphans to stop at shutdown.
+    pub orphans: Option<Arc<Orphans>>,
+    pub reporter: Reporter,
+    pub snapshot: Snapshot,
+    /// Set when shutdown begins: from then on no process starts, and a start or check
+    /// under way gives up.
+    pub stopping: Latch<()>,
+    /// Set when everything is to be killed at once (a second SIGINT).
+    pub forced: Latch<()>,
+}

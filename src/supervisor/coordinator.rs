@@ -1,0 +1,277 @@
+//! The coordinator: the task that owns the environment as a whole. It starts each job
+//! once the processes it depends on are ready, decides when the environment is running,
+//! hands restarts to the job concerned, keeps track of which processes are still up
+//! (without keep-alive, the environment ends with its last process), and runs the
+//! shutdown. It talks to jobs through their command queues and learns from their
+//! reports; it never touches a process itself.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_std::channel::{self, Receiver, Sender};
+use async_std::task::JoinHandle;
+use futures_lite::future;
+
+use super::context::Context;
+use super::job::{self, Command, Report, RestartError, UpError};
+use super::{ManagerStatus, ProcessState};
+use crate::error::Error;
+use crate::latch::Latch;
+
+/// What the library handle asks of the coordinator.
+pub(super) enum Request {
+    Shutdown,
+    /// Kill everything now (a second SIGINT).
+    ForceShutdown,
+    Restart {
+        index: usize,
+        reply: Sender<Result<ProcessState, RestartError>>,
+    },
+}
+
+/// How the launch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Launch {
+    Ready,
+    Failed {
+        process: String,
+        reason: String,
+        not_started: Vec<String>,
+    },
+    /// A shutdown was asked for before every process was ready.
+    Interrupted,
+}
+
+impl Launch {
+    pub fn into_result(self) -> Result<(), Error> {
+        match self {
+            Launch::Ready => Ok(()),
+            Launch::Failed {
+                process,
+                reason,
+                not_started,
+            } => Err(Error::Setup {
+                process,
+                reason,
+                not_started,
+            }),
+            Launch::Interrupted => Err(Error::Interrupted),
+        }
+    }
+}
+
+/// Where the coordinator announces the launch's outcome, and the end of everything.
+pub(super) struct Outcome {
+    pub launched: Latch<Launch>,
+    /// Set once the environment has shut down, every process reaped.
+    pub finished: Latch<Launch>,
+}
+
+struct Coordinator {
+    cx: Arc<Context>,
+    requests: Receiver<Request>,
+    reports: Receiver<Report>,
+    jobs: Vec<Sender<Command>>,
+    /// The processes with a running incarnation.
+    up: HashSet<usize>,
+}
+
+/// What woke the coordinator.
+enum Wake {
+    Request(Request),
+    Report(Report),
+}
+
+/// Runs a whole environment: launch, wait, shut down.
+pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: Arc<Outcome>) {
+    let (reporter, reports) = channel::unbounded();
+    let (jobs, handles): (Vec<_>, Vec<_>) = (0..cx.spec.processes.len())
+        .map(|index| job::spawn(index, cx.clone(), reporter.clone()))
+        .unzip();
+    let mut coordinator = Coordinator {
+        cx,
+        requests,
+        reports,
+        jobs,
+        up: HashSet::new(),
+    };
+    let launch = coordinator.launch().await;
+    if launch == Launch::Ready {
+        coordinator.cx.snapshot.set_status(ManagerStatus::Running);
+        log::info!("every process is ready");
+    }
+    outcome.launched.set(launch.clone());
+    if launch == Launch::Ready {
+        coordinator.wait().await;
+    }
+    coordinator.shutdown(handles).await;
+    coordinator.cx.watchdog.dismiss();
+    outcome.finished.set(launch);
+}
+
+impl Coordinator {
+    async fn next(&self) -> Wake {
+        // Both senders live as long as the coordinator: the handle's in the Manager (or a
+        // shutdown was requested as it dropped), the jobs' here.
+        future::race(
+            async {
+                match self.requests.recv().await {
+                    Ok(request) => Wake::Request(request),
+                    Err(_) => Wake::Request(Request::Shutdown),
+                }
+            },
+            async {
+                match self.reports.recv().await {
+                    Ok(report) => Wake::Report(report),
+                    Err(_) => future::pending().await,
+                }
+            },
+        )
+        .await
+    }
+
+    /// Starts every process once the processes it depends on are ready (with sequential
+    /// startup, that includes the one before it), and returns when all are ready, one
+    /// failed, or a shutdown was asked for.
+    async fn launch(&mut self) -> Launch {
+        self.cx.snapshot.set_status(ManagerStatus::Launching);
+        let cx = self.cx.clone();
+        let processes = &cx.spec.processes;
+        let mut waiting_for: Vec<usize> = processes.iter().map(|p| p.depends_on.len()).collect();
+        let mut dependants = vec![Vec::new(); processes.len()];
+        for (index, process) in processes.iter().enumerate() {
+            for &dependency in &process.depends_on {
+                dependants[dependency].push(index);
+            }
+        }
+        let mut started = vec![false; processes.len()];
+        for index in (0..processes.len()).filter(|&i| waiting_for[i] == 0) {
+            self.start(index, &mut started);
+        }
+        let mut ready = 0;
+        while ready < processes.len() {
+            match self.next().await {
+                Wake::Report(Report::Started { index, outcome }) => match outcome {
+                    Ok(()) => {
+                        ready += 1;
+                        for &dependant in &dependants[index] {
+                            waiting_for[dependant] -= 1;
+                            if waiting_for[dependant] == 0 {
+                                self.start(dependant, &mut started);
+                            }
+                        }
+                    }
+                    Err(UpError::Failed(reason)) => {
+                        let not_started = processes
+                            .iter()
+                            .enumerate()
+                            .filter(|&(i, _)| !started[i])
+                            .map(|(_, process)| process.name.clone())
+                            .collect();
+                        return Launch::Failed {
+                            process: processes[index].name.clone(),
+                            reason,
+                            not_started,
+                        };
+                    }
+                    Err(UpError::ShuttingDown) => return Launch::Interrupted,
+                },
+                Wake::Report(report) => self.track(report),
+                Wake::Request(Request::Restart { reply, .. }) => {
+                    let _ = reply.try_send(Err(RestartError::Launching));
+                }
+                Wake::Request(Request::Shutdown) => return Launch::Interrupted,
+                Wake::Request(Request::ForceShutdown) => {
+                    self.force();
+                    return Launch::Interrupted;
+                }
+            }
+        }
+        Launch::Ready
+    }
+
+    fn start(&self, index: usize, started: &mut [bool]) {
+        started[index] = true;
+        let _ = self.jobs[index].try_send(Command::Start);
+    }
+
+    fn track(&mut self, report: Report) {
+        match report {
+            Report::Up(index) => {
+                self.up.insert(index);
+            }
+            Report::Down(index) => {
+                self.up.remove(&index);
+            }
+            Report::Started { .. } => {}
+        }
+    }
+
+    /// Waits until every process has ended (unless keep-alive) or shutdown is asked for.
+    async fn wait(&mut self) {
+        while self.cx.spec.keep_alive || !self.up.is_empty() {
+            match self.next().await {
+                Wake::Report(report) => self.track(report),
+                Wake::Request(Request::Restart { index, reply }) => {
+                    // The job answers. It stops the old incarnation without reporting it
+                    // down, so the environment never looks ended midway through.
+                    let _ = self.jobs[index].try_send(Command::Restart(reply));
+                }
+                Wake::Request(Request::Shutdown) => return,
+                Wake::Request(Request::ForceShutdown) => {
+                    self.force();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn force(&self) {
+        self.cx.snapshot.set_status(ManagerStatus::ForceShutdown);
+        self.cx.forced.set(());
+    }
+
+    /// Stops every process group at once, and the orphans: SIGTERM, SIGKILL after
+    /// graceful_time; a forced shutdown meanwhile kills everything at once.
+    async fn shutdown(&mut self, jobs: Vec<JoinHandle<()>>) {
+        let cx = &self.cx;
+        cx.snapshot
+            .set_status_unless(ManagerStatus::Shutdown, |status| {
+                status == ManagerStatus::ForceShutdown
+            });
+        cx.stopping.set(());
+        if !self.up.is_empty() {
+            crate::say!("shutting down gracefully (a SIGINT kills everything at once)");
+        }
+        for job in &self.jobs {
+            let _ = job.try_send(Command::Stop);
+        }
+        let orphans = cx.orphans.clone();
+        let stopped = async {
+            let orphans = async {
+                if let Some(orphans) = orphans {
+                    orphans.stop(cx.spec.graceful_time, &cx.forced).await;
+                }
+            };
+            let jobs = async {
+                for job in jobs {
+                    job.await;
+                }
+            };
+            future::zip(jobs, orphans).await;
+        };
+        let meanwhile = async {
+            loop {
+                match self.requests.recv().await {
+                    Ok(Request::ForceShutdown) => self.force(),
+                    Ok(Request::Restart { reply, .. }) => {
+                        let _ = reply.try_send(Err(RestartError::ShuttingDown));
+                    }
+                    Ok(Request::Shutdown) => {}
+                    Err(_) => future::pending().await,
+                }
+            }
+        };
+        future::race(stopped, meanwhile).await;
+    }
+}

@@ -1,0 +1,300 @@
+//! One process's life: a task that alone owns the process's current incarnation and
+//! carries out the coordinator's commands one at a time: start it (spawn, then its check),
+//! restart it, stop it. It publishes the process's state to the snapshot and reports
+//! what the coordinator needs to know: a start's outcome, an incarnation up or down.
+//!
+//! Because a restart runs here and not on the task that asked for it, a caller that gives
+//! up (a dropped HTTP connection, a dropped future) cannot leave a process half-restarted.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_std::channel::{self, Receiver, Sender};
+use async_std::task::{self, JoinHandle};
+use futures_lite::{FutureExt, future};
+
+use super::context::Context;
+use super::{ProcessState, RunState};
+use crate::process::{ProcessEnd, ProcessHandle, Stop};
+use crate::verify::{self, Readiness};
+
+/// What the coordinator asks of a job.
+pub(super) enum Command {
+    /// Start the process and run its check; the outcome comes back as [`Report::Started`].
+    Start,
+    /// Stop the process gracefully, start it again, check it again.
+    Restart(Sender<Result<ProcessState, RestartError>>),
+    /// Stop the process (SIGTERM, SIGKILL after the grace time or when forced) and end.
+    Stop,
+}
+
+/// What a job tells the coordinator.
+pub(super) enum Report {
+    /// A start ended: ready, or why not.
+    Started {
+        index: usize,
+        outcome: Result<(), UpError>,
+    },
+    /// An incarnation of the process is running.
+    Up(usize),
+    /// The process is no longer running: it ended, or a restart could not start it again.
+    Down(usize),
+}
+
+/// Why a process did not come up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum UpError {
+    /// It could not start, or its check failed; why, in words that follow its name.
+    Failed(String),
+    ShuttingDown,
+}
+
+/// Why a restart did not happen or did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestartError {
+    /// No process has this id.
+    NotFound(usize),
+    /// The environment is still starting; restarts wait until it is running.
+    Launching,
+    ShuttingDown,
+    /// It could not be started again, or did not become ready; why, in words that follow
+    /// its name.
+    Failed {
+        process: String,
+        reason: String,
+    },
+}
+
+impl fmt::Display for RestartError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            RestartError::NotFound(id) => write!(f, "Process with id '{id}' not found."),
+            RestartError::Launching => f.write_str("The environment is still starting."),
+            // pymanager's words.
+            RestartError::ShuttingDown => f.write_str("Process is in shutdown."),
+            RestartError::Failed { process, reason } => write!(f, "{process}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for RestartError {}
+
+/// Starts the job of process `index`; it ends after a [`Command::Stop`].
+pub(super) fn spawn(
+    index: usize,
+    cx: Arc<Context>,
+    reports: Sender<Report>,
+) -> (Sender<Command>, JoinHandle<()>) {
+    let (commands, inbox) = channel::unbounded();
+    let job = Job {
+        index,
+        cx,
+        reports,
+        current: None,
+    };
+    let handle = task::spawn(async move {
+        let name = job.cx.spec.processes[index].name.clone();
+        if let Err(panic) = AssertUnwindSafe(job.run(inbox)).catch_unwind().await {
+            // Its process group was dropped with it, which kills the group.
+            crate::say!("internal error in {name}'s job: {}", panic_text(&panic));
+        }
+    });
+    (commands, handle)
+}
+
+/// The words of a panic's payload.
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+struct Job {
+    index: usize,
+    cx: Arc<Context>,
+    reports: Sender<Report>,
+    /// The current incarnation, until it has ended.
+    current: Option<Arc<ProcessHandle>>,
+}
+
+/// What woke a job.
+enum Wake {
+    Command(Option<Command>),
+    Ended(ProcessEnd),
+}
+
+impl Job {
+    async fn run(mut self, inbox: Receiver<Command>) {
+        loop {
+            let ended = async {
+                match &self.current {
+                    Some(current) => Wake::Ended(current.wait_ended().await),
+                    None => future::pending().await,
+                }
+            };
+            let wake = future::race(async { Wake::Command(inbox.recv().await.ok()) }, ended).await;
+            match wake {
+                Wake::Ended(end) => self.ended(end).await,
+                Wake::Command(Some(Command::Start)) => {
+                    let outcome = self.bring_up().await;
+                    self.report(Report::Started {
+                        index: self.index,
+                        outcome,
+                    });
+                }
+                Wake::Command(Some(Command::Restart(reply))) => {
+                    let _ = reply.try_send(self.restart().await);
+                }
+                Wake::Command(Some(Command::Stop) | None) => {
+                    self.stop().await;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.cx.spec.processes[self.index].name
+    }
+
+    fn report(&self, report: Report) {
+        // The coordinator outlives every job.
+        let _ = self.reports.try_send(report);
+    }
+
+    /// The current incarnation ended by itself (not stopped by rmanager).
+    async fn ended(&mut self, end: ProcessEnd) {
+        if let Some(current) = self.current.take() {
+            current.output_written().await;
+        }
+        self.cx
+            .snapshot
+            .set_run(self.index, RunState::Terminated { code: end.code() });
+        let spec = &self.cx.spec.processes[self.index];
+        log::info!("{} {end}", spec.name);
+        // Ends during a shutdown are rmanager's doing, and not news.
+        if self.cx.spec.messages.process_exit && self.cx.stopping.get().is_none() {
+            crate::say!("Process {} exited with code {}", spec.display, end.code());
+        }
+        self.report(Report::Down(self.index));
+    }
+
+    /// Starts the process and waits until its check passes; gives up when shutdown begins.
+    async fn bring_up(&mut self) -> Result<(), UpError> {
+        let cx = self.cx.clone();
+        let spec = &cx.spec.processes[self.index];
+        let up = async {
+            if let Some(target) = spec.verifier.as_ref().and_then(verify::loopback_target) {
+                if verify::answers(&target).await {
+                    crate::say!(
+                        "warning: something already listens on {target}, which {}'s check \
+                         tries: the check may pass against it instead",
+                        spec.name
+                    );
+                }
+            }
+            log::info!("launching {} ({})", spec.name, spec.display);
+            let handle = ProcessHandle::spawn(spec, Some(cx.watchdog.clone()))
+                .await
+                .map_err(|e| UpError::Failed(e.to_string()))?;
+            let handle = Arc::new(handle);
+            log::debug!(
+                "{} started: pid {} in a process group of its own",
+                spec.name,
+                handle.pid()
+            );
+            self.current = Some(handle.clone());
+            cx.snapshot
+                .set_run(self.index, RunState::Running { pid: handle.pid() });
+            self.report(Report::Up(self.index));
+            let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
+                return Ok(());
+            };
+            match verifier.verify(&handle, &cx.reporter).await {
+                Readiness::Ready => Ok(()),
+                Readiness::Failed(reason) => Err(UpError::Failed(reason)),
+            }
+        };
+        // A panic (a bug, here or in a library) is a failure with a message, not a start
+        // that hangs forever.
+        let up = async {
+            AssertUnwindSafe(up)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    Err(UpError::Failed(format!(
+                        "internal error: {}",
+                        panic_text(&*panic)
+                    )))
+                })
+        };
+        // A shutdown cuts everything short, sourcing an environment file included.
+        let stopping = async {
+            cx.stopping.wait().await;
+            Err(UpError::ShuttingDown)
+        };
+        let outcome = future::race(up, stopping).await;
+        if outcome.is_ok() {
+            log::info!("{} is ready", spec.name);
+        }
+        outcome
+    }
+
+    async fn restart(&mut self) -> Result<ProcessState, RestartError> {
+        if self.cx.stopping.get().is_some() {
+            return Err(RestartError::ShuttingDown);
+        }
+        log::info!("restarting {}", self.name());
+        if let Some(current) = self.current.take() {
+            self.terminate(&current).await;
+        }
+        let outcome = self.bring_up().await;
+        if self.current.is_none() {
+            self.report(Report::Down(self.index));
+        }
+        let state = self.cx.snapshot.process(self.index);
+        match (outcome, state) {
+            (Ok(()), Some(state)) => Ok(state),
+            (Err(UpError::ShuttingDown), _) => Err(RestartError::ShuttingDown),
+            (Err(UpError::Failed(reason)), _) => Err(RestartError::Failed {
+                process: self.name().to_owned(),
+                reason,
+            }),
+            (Ok(()), None) => Err(RestartError::NotFound(self.index + 1)),
+        }
+    }
+
+    /// Stops the current incarnation, if any, for good.
+    async fn stop(&mut self) {
+        if let Some(current) = self.current.take() {
+            self.terminate(&current).await;
+        }
+    }
+
+    /// Stops an incarnation's group (SIGTERM, SIGKILL after the grace time to what is
+    /// left, or at once when forced), says what had to be killed, and publishes its end.
+    async fn terminate(&self, current: &ProcessHandle) {
+        let grace: Duration = self.cx.spec.graceful_time;
+        if let Stop::AfterGrace { killed } = current.terminate(grace, &self.cx.forced).await {
+            crate::say!(
+                "{} did not stop within {}; killed {}",
+                self.name(),
+                verify::seconds_text(grace),
+                if killed.is_empty() {
+                    "it".to_owned()
+                } else {
+                    killed.join(", ")
+                }
+            );
+        }
+        if let Some(end) = current.ended() {
+            self.cx
+                .snapshot
+                .set_run(self.index, RunState::Terminated { code: end.code() });
+        }
+    }
+}
