@@ -3,12 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_std::task;
+use crate::runtime::signals::SignalsInfo;
 use futures_lite::StreamExt;
 use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::{Cause, Origin};
-use signal_hook_async_std::SignalsInfo;
 
 use crate::error::Error;
 use crate::http::ControlApi;
@@ -21,7 +20,7 @@ pub struct Environment {
     url: Option<String>,
     /// While a fixture command runs, signals go to it instead of starting a shutdown.
     command: Arc<Mutex<Option<Arc<Child>>>>,
-    signals: signal_hook_async_std::Handle,
+    signals: crate::runtime::signals::Handle,
 }
 
 impl Environment {
@@ -60,7 +59,7 @@ impl Environment {
         }
         // Said whatever -v says: the moment a test may begin.
         let (ready, at) = (manager.clone(), url.clone());
-        task::spawn(async move {
+        crate::runtime::spawn(async move {
             if ready.ready().await.is_ok() {
                 crate::say!(
                     "ready: {count} process{} in {:.2} s{}",
@@ -81,7 +80,7 @@ impl Environment {
         })?;
         let command = Arc::new(Mutex::new(None));
         let handle = signals.handle();
-        task::spawn(handle_signals(signals, manager.clone(), command.clone()));
+        crate::runtime::spawn(handle_signals(signals, manager.clone(), command.clone()));
         Ok(Environment {
             manager,
             url,

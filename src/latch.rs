@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use async_std::channel::{self, Receiver, Sender};
+use crate::runtime::channel::{self, Receiver, Sender};
 
 pub struct Latch<T> {
     value: OnceLock<T>,

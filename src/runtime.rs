@@ -1,17 +1,34 @@
-//! The one place that names the async runtime (async-std, on async-io): spawning a task,
-//! sleeping, blocking on a future. async-std is discontinued upstream in favour of smol,
-//! which it is built on; code that goes through this module moves with a change here.
+//! The one place that names the async runtime (async-std, on async-io): tasks, timers,
+//! channels, sockets, files and signals. async-std is discontinued upstream in favour of
+//! smol, which it is built on and which offers each of these under the same names; moving
+//! is a change to this file.
 
 use std::future::Future;
 use std::time::Duration;
 
-/// Runs `task` in the background; it must not need to be awaited.
+pub use async_std::task::JoinHandle;
+pub use async_std::{channel, fs, io, net};
+pub use signal_hook_async_std as signals;
+
+/// Runs `task` in the background, detached: it must report its own outcome.
 pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
     async_std::task::spawn(task);
 }
 
+/// Runs `task` in the background; its handle awaits its output.
+pub fn spawn_joinable<T: Send + 'static>(
+    task: impl Future<Output = T> + Send + 'static,
+) -> JoinHandle<T> {
+    async_std::task::spawn(task)
+}
+
 pub async fn sleep(duration: Duration) {
     async_std::task::sleep(duration).await;
+}
+
+/// `future`'s output, or None when `limit` passed first.
+pub async fn timeout<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
+    async_std::future::timeout(limit, future).await.ok()
 }
 
 /// Runs a future to completion on the current thread: the command line's entry point.

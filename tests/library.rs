@@ -226,3 +226,33 @@ fn processes_keep_file_order_and_ids_whatever_order_they_started_in() {
     );
     finish(manager);
 }
+
+/// A caller that gives up on a restart (a dropped future, a closed HTTP connection) does
+/// not stop it: the process still comes back, and the environment still shuts down.
+#[test]
+fn a_dropped_restart_future_still_completes_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let port = free_port();
+    let manager = start(&format!(
+        r#"{{"processes": {{"web": {{"executable": "{}", "arguments": ["--listen", "127.0.0.1:{port}", "--delay-ms", "300", "--log", "{}"],
+            "verifier": {{"type": "http", "arguments": {{"url": "http://127.0.0.1:{port}/"}}}}}}}}}}"#,
+        service(),
+        log.display()
+    ));
+    block_on(manager.ready()).unwrap();
+    let old = pid(&manager, 1);
+    // Given up on while the new process is still 300 ms from listening.
+    let given_up = block_on(async_std::future::timeout(
+        std::time::Duration::from_millis(50),
+        manager.restart(1),
+    ));
+    assert!(given_up.is_err(), "the restart cannot be over yet");
+    wait_until("the restart to finish anyway", PATIENCE, || {
+        std::fs::read_to_string(&log).unwrap() == "start\nstop\nstart\n"
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert_ne!(pid(&manager, 1), old);
+    assert!(!alive(old as i32));
+    finish(manager);
+}

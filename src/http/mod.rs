@@ -10,7 +10,7 @@ mod routes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_std::net::TcpListener;
+use crate::runtime::net::TcpListener;
 
 use crate::error::Error;
 use crate::spec::{HttpSpec, TokenSource};
@@ -63,7 +63,7 @@ impl ControlApi {
         app.with(guard::ErrorShape);
         app.with(guard::Guard::new(self.address.port(), self.token));
         routes::add(&mut app);
-        async_std::task::spawn(async move {
+        crate::runtime::spawn(async move {
             if let Err(e) = app.listen(self.listener).await {
                 log::error!("the HTTP control API stopped: {e}");
             }

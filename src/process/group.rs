@@ -53,7 +53,7 @@ pub struct ProcessGroup {
     /// Set, with the leader's end, once the group is empty and the leader reaped.
     empty: Arc<Latch<ProcessEnd>>,
     /// Tells the watch task that a signal went out: look at the members again soon.
-    nudge: async_std::channel::Sender<()>,
+    nudge: crate::runtime::channel::Sender<()>,
 }
 
 impl ProcessGroup {
@@ -65,7 +65,7 @@ impl ProcessGroup {
         // On a task of its own, so that a caller that gives up (a shutdown, a check attempt
         // cut short) cannot cut a spawn in half: a group nobody received is dropped, which
         // kills it, and its watch task still reaps it.
-        let (sender, receiver) = async_std::channel::bounded(1);
+        let (sender, receiver) = crate::runtime::channel::bounded(1);
         crate::runtime::spawn(async move {
             let _ = sender.send(Self::spawn_now(command, watchdog).await).await;
         });
@@ -83,7 +83,7 @@ impl ProcessGroup {
         let (leader, child) = Child::spawn(command, watchdog.as_deref()).await?;
         let leader = Arc::new(leader);
         let empty = Arc::new(Latch::new());
-        let (nudge, nudged) = async_std::channel::bounded(1);
+        let (nudge, nudged) = crate::runtime::channel::bounded(1);
         crate::runtime::spawn(watch(leader.clone(), empty.clone(), nudged, watchdog));
         Ok((
             ProcessGroup {
@@ -188,7 +188,7 @@ impl Drop for ProcessGroup {
 async fn watch(
     leader: Arc<Child>,
     empty: Arc<Latch<ProcessEnd>>,
-    nudged: async_std::channel::Receiver<()>,
+    nudged: crate::runtime::channel::Receiver<()>,
     watchdog: Option<Arc<Watchdog>>,
 ) {
     let end = leader.ended().await;

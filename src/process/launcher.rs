@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 
-use async_std::channel;
+use crate::runtime::channel;
 
 use super::Watchdog;
 

@@ -15,8 +15,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::runtime::channel::{self, Receiver, Sender};
 use async_io::Async;
-use async_std::channel::{self, Receiver, Sender};
 use futures_lite::{StreamExt, future};
 use signal_hook::consts::SIGCHLD;
 
@@ -34,7 +34,7 @@ impl Orphans {
     /// Makes this process a child subreaper and starts reaping orphans as they end.
     pub fn adopt() -> io::Result<Arc<Orphans>> {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
-        let mut sigchld = signal_hook_async_std::Signals::new([SIGCHLD])?;
+        let mut sigchld = crate::runtime::signals::Signals::new([SIGCHLD])?;
         let (kick, swept) = channel::bounded(1);
         crate::runtime::spawn(async move {
             while sigchld.next().await.is_some() {

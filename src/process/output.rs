@@ -7,7 +7,7 @@ use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_std::io::{self, ReadExt, WriteExt};
+use crate::runtime::io::{self, ReadExt, WriteExt};
 use regex::Regex;
 
 use crate::latch::Latch;
@@ -47,7 +47,7 @@ pub fn watch(
     let writer = |sink: &Sink| -> std::io::Result<Option<Box<dyn io::Write + Unpin + Send>>> {
         Ok(match sink {
             Sink::Stdout => Some(Box::new(io::stdout())),
-            Sink::File(file) => Some(Box::new(async_std::fs::File::from(file.try_clone()?))),
+            Sink::File(file) => Some(Box::new(crate::runtime::fs::File::from(file.try_clone()?))),
             Sink::Nowhere => None,
         })
     };
@@ -55,7 +55,7 @@ pub fn watch(
     for stream in streams {
         let to = writer(&sink)?;
         let (watch, pattern, open) = (watch.clone(), pattern.clone(), open.clone());
-        async_std::task::spawn(async move {
+        crate::runtime::spawn(async move {
             copy(stream, to, &pattern, &watch.matched).await;
             if open.fetch_sub(1, Ordering::SeqCst) == 1 {
                 watch.drained.set(());

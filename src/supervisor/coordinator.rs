@@ -8,8 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use async_std::channel::{self, Receiver, Sender};
-use async_std::task::JoinHandle;
+use crate::runtime::channel::{self, Receiver, Sender};
 use futures_lite::future;
 
 use super::context::Context;
@@ -17,6 +16,7 @@ use super::job::{self, Command, Report, RestartError, UpError};
 use super::{ManagerStatus, ProcessState};
 use crate::error::Error;
 use crate::latch::Latch;
+use crate::runtime::JoinHandle;
 
 /// What the library handle asks of the coordinator.
 pub(super) enum Request {

@@ -11,13 +11,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_std::channel::{self, Receiver, Sender};
-use async_std::task::{self, JoinHandle};
+use crate::runtime::channel::{self, Receiver, Sender};
 use futures_lite::{FutureExt, future};
 
 use super::context::Context;
 use super::{ProcessState, RunState};
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
+use crate::runtime::{self, JoinHandle};
 use crate::verify::{self, Readiness};
 
 /// What the coordinator asks of a job.
@@ -94,7 +94,7 @@ pub(super) fn spawn(
         reports,
         current: None,
     };
-    let handle = task::spawn(async move {
+    let handle = runtime::spawn_joinable(async move {
         let name = job.cx.spec.processes[index].name.clone();
         if let Err(panic) = AssertUnwindSafe(job.run(inbox)).catch_unwind().await {
             // Its process group was dropped with it, which kills the group.

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use async_std::channel::{self, Sender};
-use async_std::task;
+use crate::runtime::channel::{self, Sender};
 
 use super::context::Context;
 use super::coordinator::{self, Outcome, Request};
@@ -86,7 +85,7 @@ impl Manager {
             launched: Latch::new(),
             finished: Latch::new(),
         });
-        task::spawn(coordinator::run(cx.clone(), inbox, outcome.clone()));
+        crate::runtime::spawn(coordinator::run(cx.clone(), inbox, outcome.clone()));
         Ok(Manager {
             cx,
             requests,

@@ -18,10 +18,10 @@ impl Verifier for ExitedVerifier {
                 seconds(self.timeout),
                 self.expect_code
             ));
-            let why = match async_std::future::timeout(self.timeout, process.leader_ended()).await {
-                Ok(end) if end.code() == self.expect_code => return Readiness::Ready,
-                Ok(end) => format!("{end}, expected exit code {}", self.expect_code),
-                Err(_) => format!("did not exit within {}", seconds(self.timeout)),
+            let why = match crate::runtime::timeout(self.timeout, process.leader_ended()).await {
+                Some(end) if end.code() == self.expect_code => return Readiness::Ready,
+                Some(end) => format!("{end}, expected exit code {}", self.expect_code),
+                None => format!("did not exit within {}", seconds(self.timeout)),
             };
             report.fail(&why);
             Readiness::Failed(why)

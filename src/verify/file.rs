@@ -23,7 +23,7 @@ impl Verifier for FileCheck {
                 &target,
                 &text,
                 || async {
-                    async_std::fs::metadata(&self.path)
+                    crate::runtime::fs::metadata(&self.path)
                         .await
                         .map(drop)
                         .map_err(|e| reason(&e))

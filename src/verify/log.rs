@@ -31,7 +31,7 @@ impl Verifier for LogCheck {
                 Readiness::Ready
             };
             let timeout = async {
-                async_std::task::sleep(self.timeout).await;
+                crate::runtime::sleep(self.timeout).await;
                 Readiness::Failed(format!(
                     "no line matched /{}/ within {}",
                     self.pattern,
@@ -44,7 +44,7 @@ impl Verifier for LogCheck {
                 let drained = async {
                     output.drained.wait().await;
                 };
-                future::race(drained, async_std::task::sleep(DRAIN)).await;
+                future::race(drained, crate::runtime::sleep(DRAIN)).await;
                 match output.matched.get() {
                     Some(()) => Readiness::Ready,
                     None => Readiness::Failed(format!("{end} before it became ready")),

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use async_std::net::{TcpStream, ToSocketAddrs};
+use crate::runtime::net::{TcpStream, ToSocketAddrs};
 
 use crate::spec::VerifierSpec;
 
@@ -92,7 +92,7 @@ pub async fn answers(target: &str) -> bool {
     };
     // Loopback answers at once or refuses at once; the bound is for a full backlog.
     let probe = connect(&addresses);
-    async_std::future::timeout(std::time::Duration::from_millis(200), probe)
+    crate::runtime::timeout(std::time::Duration::from_millis(200), probe)
         .await
-        .is_ok_and(|connected| connected.is_ok())
+        .is_some_and(|connected| connected.is_ok())
 }

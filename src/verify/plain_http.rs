@@ -9,8 +9,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use async_std::io::{BufReader, prelude::*};
-use async_std::net::TcpStream;
+use crate::runtime::io::{BufReader, prelude::*};
+use crate::runtime::net::TcpStream;
 use surf::http::url::Position;
 use surf::http::{Request, Response, StatusCode};
 use surf::{Error, HttpClient};

@@ -114,10 +114,10 @@ where
             "{attempt_text} (limit {})",
             seconds(timing.interval)
         ));
-        let why = match async_std::future::timeout(timing.interval, attempt()).await {
+        let why = match crate::runtime::timeout(timing.interval, attempt()).await {
             // Something answered, but not this process if it has gone: another one holds
             // the port (and this one likely failed to bind it).
-            Ok(Ok(())) => match process.gone() {
+            Some(Ok(())) => match process.gone() {
                 None => return Readiness::Ready,
                 Some(end) => {
                     let why = format!(
@@ -127,8 +127,8 @@ where
                     return Readiness::Failed(why);
                 }
             },
-            Ok(Err(why)) => format!("{target}: {why}"),
-            Err(_) => format!("{target}: no answer within {}", seconds(timing.interval)),
+            Some(Err(why)) => format!("{target}: {why}"),
+            None => format!("{target}: no answer within {}", seconds(timing.interval)),
         };
         report.fail(&why);
         if let Some(end) = ended {
@@ -143,7 +143,7 @@ where
         }
         let delay = backoff.next_delay().min(timing.timeout - elapsed);
         // An exit cuts the wait short: the next attempt is the last.
-        future::race(async_std::task::sleep(delay), async {
+        future::race(crate::runtime::sleep(delay), async {
             process.wait_ended().await;
         })
         .await;
