@@ -39,12 +39,7 @@ impl Environment {
         }
         // What daemonizes comes back to rmanager, to be stopped with the rest.
         let orphans = match Orphans::adopt() {
-            Ok(orphans) => {
-                log::info!(
-                    "containment: process groups, a watchdog process, and orphans adopted as a child subreaper"
-                );
-                Some(orphans)
-            }
+            Ok(orphans) => Some(orphans),
             Err(e) => {
                 log::warn!(
                     "cannot become a child subreaper ({e}): a process that daemonizes may outlive rmanager"

@@ -1,9 +1,11 @@
 //! Running child processes: each managed process leads a group of its own that is provably
 //! ours until it is empty (`group`), every child is started from one long-lived thread that
 //! makes it die with rmanager (`launcher`), a watchdog process kills every group should
-//! rmanager be killed (`watchdog`), and orphans that left their group come back to
-//! rmanager to be stopped and reaped (`orphans`). The system calls are in `linux`.
+//! rmanager be killed (`watchdog`), where possible inside a cgroup of the environment's
+//! own (`cgroup`), and orphans that left their group come back to rmanager to be stopped
+//! and reaped (`orphans`). The system calls are in `linux`.
 
+mod cgroup;
 mod child;
 mod group;
 mod handle;

@@ -24,6 +24,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
+use super::cgroup::Cgroup;
+
 /// The most groups one watchdog guards at once; a process group per managed process.
 const CAPACITY: usize = 4096;
 
@@ -40,6 +42,8 @@ const DISMISS: i32 = 4;
 pub struct Watchdog {
     pid: libc::pid_t,
     socket: Option<OwnedFd>,
+    /// The environment's cgroup, where one could be made: every child joins it.
+    cgroup: Option<Cgroup>,
     next: AtomicI32,
     dismissed: AtomicBool,
 }
@@ -59,12 +63,21 @@ impl Watchdog {
             None,
         )?;
         let argv = argv_area();
+        let cgroup = Cgroup::create()
+            .inspect_err(|e| log::debug!("no cgroup of its own for the environment: {e}"))
+            .ok();
+        let cgroup_dir = cgroup.as_ref().and_then(Cgroup::dir_c);
+        let kill = Cleanup {
+            kill_fd: cgroup.as_ref().map_or(-1, Cgroup::kill_fd),
+            dir: cgroup_dir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+        };
         // SAFETY: the child runs only `guard`, which calls async-signal-safe functions.
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),
             0 => {
-                // SAFETY: in the child, right after fork; the descriptor is its copy.
-                unsafe { guard(theirs.as_raw_fd(), argv) }
+                // SAFETY: in the child, right after fork; the descriptors are its copies,
+                // and the path's memory its copy of ours.
+                unsafe { guard(theirs.as_raw_fd(), argv, kill) }
             }
             pid => {
                 drop(theirs);
@@ -72,6 +85,7 @@ impl Watchdog {
                 Ok(Watchdog {
                     pid,
                     socket: Some(ours),
+                    cgroup,
                     next: AtomicI32::new(1),
                     dismissed: AtomicBool::new(false),
                 })
@@ -88,9 +102,17 @@ impl Watchdog {
             return Registration(sequence);
         };
         let fd = socket.as_raw_fd();
-        // SAFETY: runs in the child between fork and exec, calling only getpid and send.
+        let cgroup = self.cgroup.as_ref().map(Cgroup::procs_fd);
+        // SAFETY: runs in the child between fork and exec, calling only write, getpid and
+        // send.
         unsafe {
             command.pre_exec(move || {
+                // Into the environment's cgroup first, so that nothing it starts is outside.
+                if let Some(procs) = cgroup {
+                    if libc::write(procs, b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
                 let record = encode(ADD, sequence, libc::getpid());
                 // MSG_NOSIGNAL: a dead watchdog fails the spawn visibly (EPIPE) instead of
                 // killing the child with SIGPIPE while rmanager believes it started.
@@ -112,6 +134,27 @@ impl Watchdog {
     /// Forgets a group that has emptied: its id may be reused from now on.
     pub(super) fn forget(&self, pgid: u32) {
         self.send(FORGET, 0, pgid as i32);
+    }
+
+    /// What guards the environment, in words for `-v`.
+    pub fn describe(&self) -> String {
+        match &self.cgroup {
+            Some(cgroup) => format!(
+                "process groups, a watchdog process, and the cgroup {}",
+                cgroup.dir().display()
+            ),
+            None => {
+                "process groups and a watchdog process (no writable cgroup v2 hierarchy)".to_owned()
+            }
+        }
+    }
+
+    /// Kills whatever is left in the environment's cgroup: for the end of a shutdown,
+    /// once everything had its grace.
+    pub async fn sweep(&self) {
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill_all().await;
+        }
     }
 
     /// Sends the watchdog away without killing anything: for after a complete shutdown.
@@ -159,29 +202,43 @@ impl Drop for Watchdog {
     }
 }
 
+/// What the watchdog does to the environment's cgroup when rmanager is gone: kill it
+/// (a descriptor of `cgroup.kill`, or -1), then remove it (a path, or null).
+#[derive(Clone, Copy)]
+struct Cleanup {
+    kill_fd: libc::c_int,
+    dir: *const libc::c_char,
+}
+
 /// The watchdog's whole life: take a name of its own, collect records until end-of-file,
 /// then kill.
 ///
 /// # Safety
 /// Call only in a freshly forked child, with `fd` its end of the socket.
-unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>) -> ! {
+unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>, cgroup: Cleanup) -> ! {
     // SAFETY: async-signal-safe calls on plain integers, and writes to this process's own
     // argv strings, which no other thread exists to read.
     unsafe {
-        // Keep only the socket, as stdin. Every other descriptor is a copy that would keep
-        // something open for as long as the watchdog lives: rmanager's stdout, a listening
-        // socket, or the socket of another watchdog forked in the same process (each would
-        // then wait for the other's end-of-file forever).
+        // Keep only the socket, as stdin, and the cgroup's kill switch, as stdout. Every
+        // other descriptor is a copy that would keep something open for as long as the
+        // watchdog lives: rmanager's stdout, a listening socket, or the socket of another
+        // watchdog forked in the same process (each would then wait for the other's
+        // end-of-file forever).
         if fd != 0 {
             libc::dup2(fd, 0);
         }
-        if libc::syscall(libc::SYS_close_range, 1u32, u32::MAX, 0u32) != 0 {
+        if cgroup.kill_fd >= 0 {
+            libc::dup2(cgroup.kill_fd, 1);
+        } else {
+            libc::close(1);
+        }
+        if libc::syscall(libc::SYS_close_range, 2u32, u32::MAX, 0u32) != 0 {
             let mut limit = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
             };
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-            for other in 1..limit.rlim_cur.min(1 << 20) as libc::c_int {
+            for other in 2..limit.rlim_cur.min(1 << 20) as libc::c_int {
                 libc::close(other);
             }
         }
@@ -243,8 +300,25 @@ unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>) -> ! {
                 groups[i] = groups[count];
             }
         }
+        if cgroup.kill_fd >= 0 {
+            libc::write(1, b"1".as_ptr().cast(), 1);
+        }
         for &(_, pgid) in &groups[..count] {
             libc::kill(-pgid, libc::SIGKILL);
+        }
+        // The cgroup can be removed once the killed have exited: a few tries, a second
+        // at most.
+        if !cgroup.dir.is_null() {
+            for _ in 0..100 {
+                if libc::rmdir(cgroup.dir) == 0 || *libc::__errno_location() != libc::EBUSY {
+                    break;
+                }
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 10_000_000,
+                };
+                libc::nanosleep(&pause, std::ptr::null_mut());
+            }
         }
         libc::_exit(0)
     }

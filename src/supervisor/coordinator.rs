@@ -105,6 +105,8 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
         coordinator.wait().await;
     }
     coordinator.shutdown(handles).await;
+    // Whatever is left after everything had its grace: only a cgroup knows of it.
+    coordinator.cx.watchdog.sweep().await;
     coordinator.cx.watchdog.dismiss();
     outcome.finished.set(launch);
 }

@@ -64,6 +64,14 @@ impl Manager {
             what: "cannot start the watchdog process",
             source,
         })?;
+        log::info!(
+            "containment: {}{}",
+            watchdog.describe(),
+            match orphans {
+                Some(_) => "; orphans are adopted (child subreaper)",
+                None => "",
+            }
+        );
         let names = spec
             .processes
             .iter()

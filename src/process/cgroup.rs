@@ -1,0 +1,149 @@
+//! A cgroup (v2) of the environment's own, where the hierarchy is writable (root in a CI
+//! container, a delegated systemd scope): every child joins it before it runs its program,
+//! and so does everything it starts, daemons included, whatever session or group they
+//! move to. `cgroup.kill` then ends all of it at once, which nothing can escape; the
+//! watchdog uses it too, should rmanager be killed.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_io::Async;
+use rustix::fs::inotify;
+
+/// How long the end of a shutdown waits for a killed cgroup to empty.
+const EMPTY_LIMIT: Duration = Duration::from_secs(5);
+
+pub struct Cgroup {
+    dir: PathBuf,
+    procs: OwnedFd,
+    kill: OwnedFd,
+}
+
+impl Cgroup {
+    /// Creates a cgroup below rmanager's own; fails where cgroup v2 is not mounted or not
+    /// writable, or too old to have `cgroup.kill` (Linux 5.14).
+    pub fn create() -> io::Result<Cgroup> {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let own = own_cgroup_dir()?;
+        let name = format!(
+            "rmanager-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = own.join(name);
+        fs::create_dir(&dir)?;
+        let open = |file: &str| -> io::Result<OwnedFd> {
+            Ok(fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join(file))?
+                .into())
+        };
+        match (open("cgroup.procs"), open("cgroup.kill")) {
+            (Ok(procs), Ok(kill)) => Ok(Cgroup { dir, procs, kill }),
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = fs::remove_dir(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The descriptor a child writes "0" into, between fork and exec, to join.
+    pub(super) fn procs_fd(&self) -> libc::c_int {
+        self.procs.as_raw_fd()
+    }
+
+    pub(super) fn kill_fd(&self) -> libc::c_int {
+        self.kill.as_raw_fd()
+    }
+
+    /// The path as a C string, for the watchdog, which may not allocate after its fork.
+    pub(super) fn dir_c(&self) -> Option<CString> {
+        CString::new(self.dir.as_os_str().as_bytes()).ok()
+    }
+
+    fn populated(&self) -> bool {
+        fs::read_to_string(self.dir.join("cgroup.events"))
+            .map(|events| events.lines().any(|l| l == "populated 1"))
+            .unwrap_or(false)
+    }
+
+    /// Kills everything still in the cgroup and waits (boundedly) until it is empty.
+    pub async fn kill_all(&self) {
+        if !self.populated() {
+            return;
+        }
+        if let Err(e) = rustix::io::write(&self.kill, b"1") {
+            log::warn!("cannot kill cgroup {}: {e}", self.dir.display());
+            return;
+        }
+        let emptied = async {
+            // cgroup.events is modified when `populated` changes: awaited, not polled.
+            let watch = inotify::init(inotify::CreateFlags::CLOEXEC).and_then(|fd| {
+                inotify::add_watch(
+                    &fd,
+                    self.dir.join("cgroup.events"),
+                    inotify::WatchFlags::MODIFY,
+                )?;
+                Ok(fd)
+            });
+            let Ok(watch) = watch.map_err(io::Error::from).and_then(Async::new) else {
+                return;
+            };
+            while self.populated() {
+                if watch.readable().await.is_err() {
+                    return;
+                }
+                let mut buffer = [0u8; 1024];
+                let _ = rustix::io::read(watch.get_ref(), &mut buffer);
+            }
+        };
+        if crate::runtime::timeout(EMPTY_LIMIT, emptied)
+            .await
+            .is_none()
+        {
+            log::warn!("cgroup {} did not empty", self.dir.display());
+        }
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // Fails while something is still inside (EBUSY): the watchdog then removes it.
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// The directory of rmanager's own cgroup in the v2 hierarchy.
+fn own_cgroup_dir() -> io::Result<PathBuf> {
+    let unsupported = || io::Error::new(io::ErrorKind::Unsupported, "no cgroup v2 hierarchy");
+    let cgroups = fs::read_to_string("/proc/self/cgroup")?;
+    let own = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(unsupported)?;
+    // mountinfo: id parent major:minor root mount-point options ... - fstype source ...
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    let (root, mount) = mountinfo
+        .lines()
+        .find_map(|line| {
+            let (fields, fs_type) = line.split_once(" - ")?;
+            fs_type.starts_with("cgroup2 ").then_some(())?;
+            let mut fields = fields.split(' ');
+            let root = fields.nth(3)?;
+            let mount = fields.next()?;
+            Some((root.to_owned(), mount.to_owned()))
+        })
+        .ok_or_else(unsupported)?;
+    let relative = own.strip_prefix(root.as_str()).unwrap_or(own);
+    Ok(Path::new(&mount).join(relative.trim_start_matches('/')))
+}
