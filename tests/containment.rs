@@ -419,7 +419,7 @@ fn a_daemon_dies_with_a_killed_rmanager_where_a_cgroup_can_be_made() {
                        "options": {"shell": "sh"}}
         }}),
     );
-    let mut manager = Manager::start(dir.path(), &["-v", "-l", "rmanager.log"]);
+    let manager = Manager::start(dir.path(), &["-v", "-l", "rmanager.log"]);
     let daemon = pid_in(dir.path(), "daemon.pid");
     wait_until("the containment line", PATIENCE, || {
         read(dir.path(), "rmanager.log").contains("rmanager: info: containment: ")

@@ -107,14 +107,14 @@ fn sigterm_stops_every_group_and_kills_what_ignores_it() {
         }}"#,
     );
     let mut manager = Manager::start(dir.path(), &[]);
+    manager.lines_starting(&["pids ", "rmanager: ready: 2 processes in "]);
     let pids: Vec<i32> = manager
-        .line_starting("pids ")
+        .seen_line("pids ")
         .split(' ')
         .skip(1)
         .map(|p| p.parse().unwrap())
         .collect();
     assert!(pids.iter().all(|&p| alive(p)));
-    manager.line_starting("rmanager: ready: 2 processes in ");
 
     manager.signal(libc::SIGTERM);
     let run = manager.finish();

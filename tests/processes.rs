@@ -181,7 +181,7 @@ fn a_second_sigint_kills_everything_at_once() {
         manager.number_after("pid "),
         manager.number_after("grandchild "),
     ];
-    manager.line_starting("ready");
+    manager.lines_starting(&["ready", "rmanager: ready: "]);
     manager.signal(libc::SIGINT);
     manager.line_starting("rmanager: shutting down gracefully");
     assert!(alive(pids[0]), "the service ignores SIGTERM");

@@ -228,14 +228,18 @@ impl Manager {
         self.seen.iter().any(|l| l.starts_with(prefix))
     }
 
+    /// The first line read that starts with `prefix`.
+    pub fn seen_line(&self, prefix: &str) -> String {
+        let line = self.seen.iter().find(|l| l.starts_with(prefix));
+        line.expect("a line read").clone()
+    }
+
     /// The number after `prefix` on the first line read that starts with it.
     pub fn seen_number(&self, prefix: &str) -> i32 {
-        let line = self
-            .seen
-            .iter()
-            .find(|l| l.starts_with(prefix))
-            .expect("a line read");
-        line[prefix.len()..].trim().parse().expect("a number")
+        self.seen_line(prefix)[prefix.len()..]
+            .trim()
+            .parse()
+            .expect("a number")
     }
 
     /// The number after `prefix` on the next line starting with it (`pid 4242`).
