@@ -11,12 +11,16 @@
 //! 2. [`spec`] resolves that into a [`spec::ManagerSpec`]: argv or shell line, output mode,
 //!    verifier arguments with defaults. Nothing after this point reads raw JSON.
 //!
-//! 3. [`supervisor`] runs it: each process is spawned ([`process`]) in its own process group
-//!    once [`verify`] says the processes it depends on are ready (with sequential startup,
-//!    the one before it), exits are awaited (never polled), and shutdown signals every
-//!    group at once: SIGTERM, then SIGKILL after `graceful_time`, or at once when forced.
-//!    A watchdog process kills every group should rmanager itself be killed. [`supervisor::Manager`] is the handle to a
-//!    running environment: status, process list, restart, shutdown.
+//! 3. [`supervisor`] runs it: one job per process owns that process (start, check, restart,
+//!    stop), and a coordinator owns launch order (each process once [`verify`] says the
+//!    processes it depends on are ready), keep-alive and shutdown. Each process leads a
+//!    process group of its own ([`process`]) that stays provably ours until it is empty;
+//!    exits are awaited (never polled), and shutdown stops every group at once: SIGTERM,
+//!    then SIGKILL after `graceful_time` to what is left. A watchdog process, the
+//!    parent-death signal, a cgroup where one can be made and (from the command line)
+//!    orphans adopted as a child subreaper make sure nothing outlives rmanager.
+//!    [`supervisor::Manager`] is the handle to a running environment: status, process
+//!    list, restart, shutdown. ARCHITECTURE.md has the state machines and invariants.
 //!
 //! [`cli`] is the command-line front; the binary only parses arguments and calls it. It
 //! runs an [`environment`] (control API, manager, signals) in the foreground, as a daemon,
