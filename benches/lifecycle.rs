@@ -82,6 +82,7 @@ fn main() {
             .map_or("not installed".to_owned(), |p| p.display().to_string())
     );
     bench.time_to_ready();
+    bench.cpu_until_ready();
     bench.readiness_latency();
     bench.shutdown();
     bench.exit_detection();
@@ -199,6 +200,44 @@ impl Bench {
                 }
             }
         }
+    }
+
+    /// (1b) The manager's own CPU time (every thread) from launch until `running`, for N
+    /// sequential services that listen after 200 ms: what waiting costs.
+    fn cpu_until_ready(&mut self) {
+        let n = if self.quick { 5 } else { 50 };
+        let target = if self.quick { "" } else { "<= 150 ms" };
+        self.row(
+            &format!("manager CPU until ready: {n} services, sequential"),
+            "ms",
+            target,
+            false,
+            |tool| {
+                let processes = (0..n)
+                    .map(|_| {
+                        let port = free_port();
+                        Process::service(&[
+                            "--delay-ms",
+                            "200",
+                            "--listen",
+                            &format!("127.0.0.1:{port}"),
+                        ])
+                        .http_check(port)
+                    })
+                    .collect();
+                let env = Env::launch(
+                    tool,
+                    Setup {
+                        processes,
+                        ..Setup::default()
+                    },
+                )?;
+                env.wait_for_status("running", Duration::from_secs(30 + n as u64))?;
+                let cpu = cpu_ns(env.child.id())?;
+                env.stop();
+                Some(cpu as f64 / 1e6)
+            },
+        );
     }
 
     /// (2) From the moment the service listens until the manager reports it ready.

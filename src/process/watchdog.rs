@@ -165,7 +165,15 @@ impl Watchdog {
     }
 
     fn send(&self, op: i32, sequence: i32, pid: i32) {
-        let Some(socket) = &self.socket else { return };
+        // Once dismissed, it is gone, and nothing is left to guard (a group killed on the
+        // way out may still say it emptied).
+        let Some(socket) = self
+            .socket
+            .as_ref()
+            .filter(|_| op == DISMISS || !self.dismissed.load(Ordering::SeqCst))
+        else {
+            return;
+        };
         let record = encode(op, sequence, pid);
         if let Err(e) = rustix::net::send(socket, &record, rustix::net::SendFlags::NOSIGNAL) {
             log::warn!("the watchdog is gone ({e}); groups may outlive a killed rmanager");

@@ -29,6 +29,7 @@ impl Verifier for CommandCheck {
                 SPAWN_FLOOR,
                 &target,
                 &text,
+                None,
                 || self.attempt(process),
             )
             .await

@@ -13,7 +13,7 @@ pub struct ExitedVerifier {
 impl Verifier for ExitedVerifier {
     fn verify<'a>(&'a self, process: &'a ProcessHandle, report: &'a Reporter) -> Check<'a> {
         Box::pin(async move {
-            report.attempt(&format!(
+            report.attempt(format_args!(
                 "waiting up to {} for exit code {}",
                 seconds(self.timeout),
                 self.expect_code

@@ -22,6 +22,7 @@ impl Verifier for FileCheck {
                 Backoff::CHEAP,
                 &target,
                 &text,
+                None,
                 || async {
                     crate::runtime::fs::metadata(&self.path)
                         .await

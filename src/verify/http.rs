@@ -1,6 +1,7 @@
 use surf::middleware::Redirect;
 use surf::{RequestBuilder, Url};
 
+use super::net::{loopback_addresses, refused_at_once};
 use super::plain_http::{PlainHttp, RawStatus};
 use super::verifier::{Backoff, Check, Readiness, Reporter, Timing, Verifier, poll};
 use crate::config::model::HttpMethod;
@@ -32,6 +33,11 @@ impl Verifier for HttpOkVerifier {
                 HttpMethod::Head => surf::http::Method::Head,
             };
             let attempt_text = format!("{method} {}", self.url);
+            // A loopback service is probed first (see net::probe): the request is sent
+            // only once something accepts connections.
+            let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+            let port = url.port_or_known_default().unwrap_or(80);
+            let probed = loopback_addresses(host, port).await;
             poll(
                 process,
                 report,
@@ -39,7 +45,13 @@ impl Verifier for HttpOkVerifier {
                 Backoff::CHEAP,
                 &self.url,
                 &attempt_text,
-                || self.attempt(&client, method, &url),
+                probed.as_deref(),
+                || async {
+                    if let Some(why) = probed.as_deref().and_then(refused_at_once) {
+                        return Err(why);
+                    }
+                    self.attempt(&client, method, &url).await
+                },
             )
             .await
         })

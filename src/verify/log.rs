@@ -18,7 +18,7 @@ const DRAIN: Duration = Duration::from_millis(200);
 impl Verifier for LogCheck {
     fn verify<'a>(&'a self, process: &'a ProcessHandle, report: &'a Reporter) -> Check<'a> {
         Box::pin(async move {
-            report.attempt(&format!(
+            report.attempt(format_args!(
                 "wait up to {} for a line matching /{}/",
                 seconds(self.timeout),
                 self.pattern

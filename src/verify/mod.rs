@@ -8,6 +8,7 @@ mod http;
 mod log;
 mod net;
 mod plain_http;
+mod prober;
 mod tcp;
 mod verifier;
 

@@ -61,6 +61,16 @@ pub fn reason(e: &std::io::Error) -> String {
     }
 }
 
+/// The addresses of `host`:`port` when it is loopback (an address, or `localhost`), which
+/// [`probe`] can settle at once; None otherwise.
+pub async fn loopback_addresses(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    let loopback = host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) || is_localhost(host);
+    match loopback {
+        true => resolve(host, port).await.ok(),
+        false => None,
+    }
+}
+
 /// Where a tcp or http check connects, when that is a loopback address: `host:port`.
 pub fn loopback_target(spec: &VerifierSpec) -> Option<String> {
     let (host, port) = match spec {
@@ -95,4 +105,63 @@ pub async fn answers(target: &str) -> bool {
     crate::runtime::timeout(std::time::Duration::from_millis(200), probe)
         .await
         .is_some_and(|connected| connected.is_ok())
+}
+
+/// What a non-blocking connect says at once.
+pub enum Probe {
+    /// Something accepted the connection.
+    Open,
+    /// Nothing listens, for this reason (put in words only when it is shown).
+    Refused(rustix::io::Errno),
+    /// Not known without waiting (not loopback, or the kernel is still connecting).
+    Unknown,
+}
+
+/// Connects without waiting. On loopback the kernel has settled a connect by the time the
+/// call returns (accepted or refused; a poll with no timeout reads which), so a check
+/// learns "not yet" for a few system calls, without the reactor, a timer or an HTTP
+/// client: most of a check's attempts cost only this.
+pub fn probe(address: &SocketAddr) -> Probe {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    if !address.ip().is_loopback() {
+        return Probe::Unknown;
+    }
+    let family = match address {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let Ok(socket) = rustix::net::socket_with(family, SocketType::STREAM, flags, None) else {
+        return Probe::Unknown;
+    };
+    match rustix::net::connect(&socket, address) {
+        Ok(()) => Probe::Open,
+        Err(rustix::io::Errno::INPROGRESS) => {
+            use rustix::event::{PollFd, PollFlags, poll};
+            let mut fds = [PollFd::new(&socket, PollFlags::OUT)];
+            match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
+                Ok(1) => match rustix::net::sockopt::socket_error(&socket) {
+                    Ok(Ok(())) => Probe::Open,
+                    Ok(Err(error)) => Probe::Refused(error),
+                    Err(_) => Probe::Unknown,
+                },
+                _ => Probe::Unknown,
+            }
+        }
+        Err(error) => Probe::Refused(error),
+    }
+}
+
+/// Refused at once by every address, with the words of [`connect`]'s error; None when a
+/// real connection attempt is needed.
+pub fn refused_at_once(addresses: &[SocketAddr]) -> Option<String> {
+    let mut failures = Vec::new();
+    for address in addresses {
+        match probe(address) {
+            Probe::Refused(why) if addresses.len() == 1 => failures.push(reason(&why.into())),
+            Probe::Refused(why) => failures.push(format!("{address}: {}", reason(&why.into()))),
+            Probe::Open | Probe::Unknown => return None,
+        }
+    }
+    (!failures.is_empty()).then(|| failures.join("; "))
 }

@@ -1,4 +1,4 @@
-use super::net::{connect, resolve};
+use super::net::{connect, loopback_addresses, refused_at_once, resolve};
 use super::verifier::{Backoff, Check, Reporter, Timing, Verifier, poll};
 use crate::process::ProcessHandle;
 
@@ -14,6 +14,7 @@ impl Verifier for TcpCheck {
         Box::pin(async move {
             let target = format!("tcp {}:{}", self.host, self.port);
             let text = format!("connect to {}:{}", self.host, self.port);
+            let probed = loopback_addresses(&self.host, self.port).await;
             poll(
                 process,
                 report,
@@ -21,8 +22,12 @@ impl Verifier for TcpCheck {
                 Backoff::CHEAP,
                 &target,
                 &text,
+                probed.as_deref(),
                 || async {
                     let addresses = resolve(&self.host, self.port).await?;
+                    if let Some(why) = refused_at_once(&addresses) {
+                        return Err(why);
+                    }
                     connect(&addresses).await.map(drop)
                 },
             )

@@ -1,9 +1,11 @@
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
 
+use super::prober;
 use super::{CommandCheck, ExitedVerifier, FileCheck, HttpOkVerifier, LogCheck, TcpCheck};
 use crate::process::ProcessHandle;
 use crate::spec::{Messages, VerifierSpec};
@@ -90,7 +92,13 @@ pub struct Timing {
 /// Tries `attempt` until it passes: at once, then after the waits of [`Backoff`] (from
 /// `floor`), each attempt bounded by `interval`, for up to `timeout`. When the process ends,
 /// one last attempt decides. `target` names what is tried, for messages:
-/// `tcp 127.0.0.1:5432`.
+/// `tcp 127.0.0.1:5432`. With `probe` (loopback addresses the attempt connects to), the
+/// waiting until one accepts is left to the prober thread, unless every attempt is to be
+/// reported (`verifier.*` messages).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per check kind, each naming all"
+)]
 pub async fn poll<F, A>(
     process: &ProcessHandle,
     report: &Reporter,
@@ -98,6 +106,7 @@ pub async fn poll<F, A>(
     floor: Duration,
     target: &str,
     attempt_text: &str,
+    probe: Option<&[SocketAddr]>,
     mut attempt: F,
 ) -> Readiness
 where
@@ -107,14 +116,37 @@ where
     let started = Instant::now();
     let mut backoff = Backoff::new(floor, timing.interval);
     let mut attempts = 0;
+    let limit = seconds(timing.interval);
+    if let (Some(addresses), false) = (probe, report.each_attempt()) {
+        let until = started + timing.timeout;
+        let probed = async { Some(prober::until_open(addresses, backoff, until).await) };
+        let ended = async {
+            process.wait_ended().await;
+            None
+        };
+        // When the process ends first, the loop's one last attempt decides.
+        if let Some(probed) = future::race(probed, ended).await {
+            attempts += probed.attempts;
+            if !probed.open {
+                let why = probed.last.unwrap_or_else(|| "no answer".to_owned());
+                return Readiness::Failed(format!(
+                    "{target}: {why} ({attempts} attempts in {})",
+                    seconds(started.elapsed())
+                ));
+            }
+        }
+    }
     loop {
         let ended = process.ended();
         attempts += 1;
-        report.attempt(&format!(
-            "{attempt_text} (limit {})",
-            seconds(timing.interval)
-        ));
-        let why = match crate::runtime::timeout(timing.interval, attempt()).await {
+        report.attempt(format_args!("{attempt_text} (limit {limit})"));
+        // Most attempts (a refused probe) finish at their first poll: those need no timer.
+        let mut pending = std::pin::pin!(attempt());
+        let outcome = match future::poll_once(pending.as_mut()).await {
+            Some(outcome) => Some(outcome),
+            None => crate::runtime::timeout(timing.interval, pending).await,
+        };
+        let why = match outcome {
             // Something answered, but not this process if it has gone: another one holds
             // the port (and this one likely failed to bind it).
             Some(Ok(())) => match process.gone() {
@@ -156,8 +188,14 @@ pub struct Reporter {
 }
 
 impl Reporter {
+    /// Whether every attempt is to be reported, so each must be made where it can be.
+    pub fn each_attempt(&self) -> bool {
+        self.messages.verifier_fail || self.messages.verifier_verbose
+    }
+
     /// An attempt about to be made (`verifier.verbose`).
-    pub fn attempt(&self, what: &str) {
+    /// (Formatted only when it is shown: polling checks call this for every attempt.)
+    pub fn attempt(&self, what: std::fmt::Arguments) {
         if self.messages.verifier_verbose {
             crate::say!("Verifier: {what}");
         } else {
@@ -179,6 +217,7 @@ impl Reporter {
 /// `floor`, at most `interval`. A service that answers after 200 ms is noticed within
 /// 2 ms of it, one that takes 10 s within 100 ms, and a check costs a few hundred cheap
 /// attempts however long the wait (pymanager sleeps a whole interval each time).
+#[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     started: Instant,
     floor: Duration,
