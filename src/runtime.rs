@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub use async_io::Timer;
 pub use async_std::task::JoinHandle;
 pub use async_std::{channel, fs, io, net};
 pub use signal_hook_async_std as signals;

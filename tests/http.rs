@@ -461,3 +461,60 @@ fn malformed_requests_never_stop_the_api() {
     assert_eq!(api.get("/").0, 200);
     drop(idle);
 }
+
+/// Connections that announce a body and never send it, more of them than rmanager may
+/// open descriptors: the API answers again within moments, and everything still works.
+#[test]
+fn slow_and_flooding_clients_cannot_lock_the_api() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"http": {"enabled": true, "port": 0, "token": "s3cret"}, "keep_alive": true,
+            "processes": {"a": {"executable": "sleep", "arguments": ["600"]}}}"#,
+    );
+    let manager = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 256 && exec \"$0\""])
+        .arg(env!("CARGO_BIN_EXE_rmanager"))
+        .current_dir(dir.path())
+        .start();
+    let api = Api::attach(manager);
+    let port: u16 = api.base.rsplit(':').next().unwrap().parse().unwrap();
+    let head = format!(
+        "POST /restart/1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 1000000\r\n\r\n"
+    );
+    let held: Vec<_> = (0..300)
+        .filter_map(|_| {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            stream.write_all(head.as_bytes()).ok()?;
+            Some(stream)
+        })
+        .collect();
+    assert!(held.len() > 256, "the flood got through to the server");
+    // A request on a new connection, which the server may close unanswered while it is full.
+    let answered = || -> Option<String> {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.set_read_timeout(Some(PATIENCE)).ok()?;
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    };
+    wait_until("the API to answer again", PATIENCE, || {
+        answered().is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    drop(held);
+    let (status, _) = api.call(
+        surf::http::Method::Delete,
+        "/",
+        &[("Authorization", "Bearer s3cret")],
+    );
+    assert_eq!(status, 200);
+    let Api { manager, .. } = api;
+    assert_eq!(manager.finish().code, 0);
+}

@@ -5,6 +5,7 @@
 //! Origin, bearer token) and the error shape every failure answers with.
 
 mod guard;
+mod listener;
 mod routes;
 
 use std::net::SocketAddr;
@@ -64,7 +65,7 @@ impl ControlApi {
         app.with(guard::Guard::new(self.address.port(), self.token));
         routes::add(&mut app);
         crate::runtime::spawn(async move {
-            if let Err(e) = app.listen(self.listener).await {
+            if let Err(e) = listener::serve(app, self.listener).await {
                 log::error!("the HTTP control API stopped: {e}");
             }
         });
