@@ -111,7 +111,7 @@ impl fmt::Display for Error {
                     }
                     write!(f, "{}:{}:{}: ", path.display(), d.line, d.column)?;
                     if !d.pointer.is_empty() {
-                        write!(f, "{}: ", d.pointer)?;
+                        write!(f, "{}: ", printable_pointer(&d.pointer))?;
                     }
                     f.write_str(&d.message)?;
                 }
@@ -155,6 +155,29 @@ impl fmt::Display for Error {
             Error::Manager { what, source } => write!(f, "rmanager: {what}: {source}"),
         }
     }
+}
+
+/// A JSON pointer as a message prints it: a key may hold anything, so control characters
+/// are escaped (`\u001b`) and a segment longer than 40 characters is shortened.
+fn printable_pointer(pointer: &str) -> String {
+    pointer
+        .split('/')
+        .map(|segment| {
+            let mut shown = String::new();
+            for (i, c) in segment.chars().enumerate() {
+                if i == 37 && segment.chars().count() > 40 {
+                    shown.push_str("...");
+                    break;
+                }
+                match c {
+                    c if c.is_control() => shown.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => shown.push(c),
+                }
+            }
+            shown
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl std::error::Error for Error {

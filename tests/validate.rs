@@ -448,3 +448,52 @@ fn a_closed_stdout_is_no_panic() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// A file with a name of megabytes and control characters in keys and values: every
+/// message stays short, nothing raw reaches the terminal, and it is quick.
+#[test]
+fn diagnostics_stay_proportionate_and_printable() {
+    let long = "a".repeat(400_000);
+    let text = format!(
+        r#"{{"processes": {{"a": {{"executable": "true", "depends_on": ["\u001b[31mred\u0001{long}"]}},
+            "b\u001bx": {{"executable": "true", "optoins\u0007": 1}},
+            "{long}": {{"executable": "true", "depends_on": ["{long}b"]}}}}}}"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rmanager.json", &text);
+    // Bounded: the did-you-mean for a 400,000-character name once took minutes.
+    let run = support::Manager::start(dir.path(), &["--validate"]).finish();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.len() < 2_000, "{} bytes", run.stderr.len());
+    assert!(
+        run.stderr.bytes().all(|b| b >= b' ' || b == b'\n'),
+        "{:?}",
+        run.stderr
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        r#"rmanager.json:1:59: /processes/a/depends_on/0: no process is named "\u001b[31mred\u0001aaaaaaaaaaaaaaaaaaaaaaaaaaaa...""#
+    );
+    assert!(
+        lines[1].ends_with(
+            r#"/processes/b\u001bx/optoins\u0007: unknown key "optoins\u0007"; allowed here: executable, arguments, options, verifier, depends_on"#
+        ),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn whole_numbers_written_as_decimals_are_integers() {
+    let run = validate(
+        r#"{"http": {"enabled": true, "port": 5001.0}, "graceful_time": -0,
+            "processes": {"a": {"executable": "true", "verifier": {"type": "exited", "arguments": {"expect_code": -0}}}}}"#,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "rmanager.json: valid (1 process)\n"),
+        "{}",
+        run.stderr
+    );
+}

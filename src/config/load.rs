@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::model::{ConfigFile, VERIFIER_TYPES, VerifierType};
-use super::schema::{SchemaChecker, closest};
+use super::schema::SchemaChecker;
 use super::source::{SourceMap, push_segment};
+use super::words::{closest, quoted, shown};
 use crate::error::{Diagnostic, Error};
 use crate::spec::ManagerSpec;
 
@@ -146,8 +147,28 @@ pub fn check(path: &Path, bytes: &[u8]) -> Result<ConfigFile, Error> {
     }
     // The schema admits only what deserializes, so this error is a safety net, not a
     // message users see.
+    let mut value = value;
+    whole_numbers_as_integers(&mut value);
     let config = serde_json::from_value(value).map_err(|e| invalid(at_start(e.to_string())))?;
     Ok(config)
+}
+
+/// JSON Schema counts `5001.0` and `-0` as integers, and so does the published schema;
+/// serde reads them as floats, which an integer field refuses. So they become integers
+/// before the typed model reads them (a seconds field takes either).
+fn whole_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) {
+                if f.abs() < 2f64.powi(53) {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// serde_json's message without its trailing " at line L column C", which we print first.
@@ -174,8 +195,8 @@ fn duplicate_keys(source: &SourceMap) -> Vec<Diagnostic> {
                 line: d.repeated.line,
                 column: d.repeated.column,
                 message: format!(
-                    "duplicate {what} \"{}\" (first at line {}); JSON keeps only the last, so rename or remove one",
-                    d.key, d.first.line
+                    "duplicate {what} {} (first at line {}); JSON keeps only the last, so rename or remove one",
+                    quoted(&d.key), d.first.line
                 ),
                 pointer: d.pointer,
             }
@@ -206,20 +227,25 @@ fn dependency_checks(config: &Value, report: &mut impl FnMut(String, bool, Strin
             let at = format!("{}/{i}", pointer_of(name));
             match names.iter().position(|n| *n == other) {
                 None => {
-                    let mut message = format!("no process is named \"{other}\"");
+                    let mut message = format!("no process is named {}", quoted(other));
                     if let Some(suggestion) = closest(other, names.iter().copied()) {
-                        message.push_str(&format!("; did you mean \"{suggestion}\"?"));
+                        message.push_str(&format!("; did you mean {}?", quoted(suggestion)));
                     }
                     report(at, false, message);
                 }
                 Some(o) if o == index => {
-                    report(at, false, format!("\"{name}\" cannot depend on itself"));
+                    report(
+                        at,
+                        false,
+                        format!("{} cannot depend on itself", quoted(name)),
+                    );
                 }
                 Some(o) if o > index && !parallel => report(
                     at,
                     false,
                     format!(
-                        "\"{other}\" comes later in the file; with sequential startup a process can depend only on earlier ones (or set \"startup\": \"parallel\")"
+                        "{} comes later in the file; with sequential startup a process can depend only on earlier ones (or set \"startup\": \"parallel\")",
+                        quoted(other)
                     ),
                 ),
                 Some(o) => edges[index].push(o),
@@ -227,14 +253,14 @@ fn dependency_checks(config: &Value, report: &mut impl FnMut(String, bool, Strin
         }
     }
     for cycle in cycles(&edges) {
-        let mut path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
-        let first = path[0];
+        let first = names[cycle[0]];
+        let mut path: Vec<String> = cycle.iter().map(|&i| shown(names[i])).collect();
         // A cycle through hundreds of processes is named by its ends.
         let size = path.len();
         if size > 12 {
-            path.splice(5..size - 5, ["..."]);
+            path.splice(5..size - 5, ["...".to_owned()]);
         }
-        let mut message = format!("dependency cycle: {} -> {first}", path.join(" -> "));
+        let mut message = format!("dependency cycle: {} -> {}", path.join(" -> "), path[0]);
         if size > 12 {
             message.push_str(&format!(" ({size} processes)"));
         }
@@ -292,7 +318,7 @@ fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
 fn url_problem(url: &str) -> Option<String> {
     match surf::Url::parse(url) {
         Err(e) if url.to_ascii_lowercase().starts_with("http://") => {
-            Some(format!("\"{url}\" is not a valid URL: {e}"))
+            Some(format!("{} is not a valid URL: {e}", quoted(url)))
         }
         _ => None,
     }
@@ -345,9 +371,9 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
             .map(|(_, class)| *class)
             .collect();
         if classes.is_empty() {
-            let mut message = format!("unknown module \"{module}\"");
+            let mut message = format!("unknown module {}", quoted(module));
             if let Some(suggestion) = closest(module, builtin_modules.iter().copied()) {
-                message.push_str(&format!("; did you mean \"{suggestion}\"?"));
+                message.push_str(&format!("; did you mean {}?", quoted(suggestion)));
             }
             message.push_str(&format!(
                 " rmanager runs no Python code; its modules are {}",
@@ -363,13 +389,17 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
             };
             if !classes.contains(&class) {
                 let hint = match closest(class, classes.iter().copied()) {
-                    Some(suggestion) => format!("did you mean \"{suggestion}\"?"),
+                    Some(suggestion) => format!("did you mean {}?", quoted(suggestion)),
                     None => format!("it provides {}", classes.join(", ")),
                 };
                 report(
                     format!("{pointer}/verifiers/{i}"),
                     false,
-                    format!("module \"{module}\" has no verifier \"{class}\"; {hint}"),
+                    format!(
+                        "module {} has no verifier {}; {hint}",
+                        quoted(module),
+                        quoted(class)
+                    ),
                 );
             }
         }
@@ -447,8 +477,11 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
                     format!("{pointer}/verifier/type"),
                     false,
                     format!(
-                        "verifier \"{type_name}\" is not loaded: add \"{}\": {{\"verifiers\": [\"{}\"]}} to \"modules\", or use the short type \"{}\"",
-                        module, class, kind.short_name
+                        "verifier {} is not loaded: add \"{}\": {{\"verifiers\": [\"{}\"]}} to \"modules\", or use the short type \"{}\"",
+                        quoted(type_name),
+                        module,
+                        class,
+                        kind.short_name
                     ),
                 );
             }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::model::ConfigFile;
 use super::source::{SourceMap, push_segment};
+use super::words::{closest, quoted};
 use crate::error::Diagnostic;
 
 /// The published schema, as generated from the configuration types.
@@ -175,9 +176,9 @@ impl Default for SchemaChecker {
 
 /// "unknown key", with the closest allowed key or else all of them.
 pub fn unknown_key_message(key: &str, allowed: &[&str]) -> String {
-    let mut message = format!("unknown key \"{key}\"");
+    let mut message = format!("unknown key {}", quoted(key));
     if let Some(suggestion) = closest(key, allowed.iter().copied()) {
-        message.push_str(&format!("; did you mean \"{suggestion}\"?"));
+        message.push_str(&format!("; did you mean {}?", quoted(suggestion)));
     } else if !allowed.is_empty() {
         message.push_str("; allowed here: ");
         message.push_str(&allowed.join(", "));
@@ -190,13 +191,7 @@ fn describe_value(value: &Value) -> String {
     match value {
         Value::Object(_) => "an object".to_owned(),
         Value::Array(_) => "an array".to_owned(),
-        Value::String(s) if s.chars().count() > 40 => {
-            let head: String = s.chars().take(37).collect();
-            format!(
-                "{}...\"",
-                &Value::String(head).to_string().trim_end_matches('"')
-            )
-        }
+        Value::String(s) => quoted(s),
         other => other.to_string(),
     }
 }
@@ -210,7 +205,7 @@ fn one_of_message(allowed: &[&Value], found: &Value) -> String {
     );
     let candidates = allowed.iter().filter_map(|v| v.as_str());
     if let Some(suggestion) = found.as_str().and_then(|s| closest(s, candidates)) {
-        message.push_str(&format!("; did you mean \"{suggestion}\"?"));
+        message.push_str(&format!("; did you mean {}?", quoted(suggestion)));
     }
     message
 }
@@ -231,32 +226,6 @@ fn list(values: &[&Value]) -> String {
         .join(", ")
 }
 
-/// The candidate nearest to `word`, when it is near enough to be a likely typo.
-pub fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
-    let word = word.to_lowercase();
-    candidates
-        .map(|c| (edit_distance(&word, &c.to_lowercase()), c))
-        .filter(|&(d, c)| d <= (c.chars().count() / 3).max(1))
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance, in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +236,7 @@ mod tests {
         assert_eq!(closest("optoins", keys.into_iter()), Some("options"));
         assert_eq!(closest("Arguments", keys.into_iter()), Some("arguments"));
         assert_eq!(closest("colour", keys.into_iter()), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(super::super::words::edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
