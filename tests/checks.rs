@@ -241,3 +241,20 @@ fn http_passes_on_unregistered_codes_and_skips_headers_that_are_not_ascii() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[test]
+fn log_says_when_a_line_was_too_long_to_match_whole() {
+    let run = run_check(
+        r#""executable": "sh", "arguments": ["-c", "head -c 100000 /dev/zero | tr '\\0' a; echo READY; exec sleep 600"],
+           "options": {"suppress_output": true}"#,
+        r#"{"type": "log", "arguments": {"pattern": "READY$", "timeout": 0.5}}"#,
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "no line matched /READY$/ within 0.5 s (lines longer than 64 KiB were matched on their first 64 KiB)"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -20,5 +20,5 @@ pub use group::{Finished, ProcessGroup, Stop, run_to_end};
 pub use handle::{ProcessHandle, SpawnError};
 pub use linux::Signal;
 pub use orphans::Orphans;
-pub use output::OutputWatch;
+pub use output::{MAX_LINE, OutputWatch};
 pub use watchdog::Watchdog;

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::runtime::io::{self, ReadExt, WriteExt};
 use regex::Regex;
@@ -13,7 +13,7 @@ use regex::Regex;
 use crate::latch::Latch;
 
 /// The longest line matched whole; the rest of a longer line is not looked at.
-const MAX_LINE: usize = 64 * 1024;
+pub const MAX_LINE: usize = 64 * 1024;
 
 /// What the copying tells a `log` check.
 #[derive(Clone)]
@@ -22,6 +22,8 @@ pub struct OutputWatch {
     pub matched: Arc<Latch<()>>,
     /// Set when both streams reached end-of-file.
     pub drained: Arc<Latch<()>>,
+    /// Whether a line longer than [`MAX_LINE`] was matched on its first MAX_LINE bytes only.
+    pub cut: Arc<AtomicBool>,
 }
 
 /// Where copied output goes.
@@ -41,6 +43,7 @@ pub fn watch(
     let watch = OutputWatch {
         matched: Arc::new(Latch::new()),
         drained: Arc::new(Latch::new()),
+        cut: Arc::new(AtomicBool::new(false)),
     };
     let pattern = Arc::new(pattern);
     let open = Arc::new(AtomicUsize::new(2));
@@ -56,7 +59,7 @@ pub fn watch(
         let to = writer(&sink)?;
         let (watch, pattern, open) = (watch.clone(), pattern.clone(), open.clone());
         crate::runtime::spawn(async move {
-            copy(stream, to, &pattern, &watch.matched).await;
+            copy(stream, to, &pattern, &watch).await;
             if open.fetch_sub(1, Ordering::SeqCst) == 1 {
                 watch.drained.set(());
             }
@@ -69,8 +72,9 @@ async fn copy(
     mut from: Box<dyn io::Read + Unpin + Send>,
     mut to: Option<Box<dyn io::Write + Unpin + Send>>,
     pattern: &Regex,
-    matched: &Latch<()>,
+    watch: &OutputWatch,
 ) {
+    let matched = &*watch.matched;
     let mut chunk = vec![0; 64 * 1024];
     let mut line = Vec::new();
     loop {
@@ -88,6 +92,9 @@ async fn copy(
         if matched.get().is_none() {
             for piece in chunk[..n].split_inclusive(|&b| b == b'\n') {
                 let room = MAX_LINE.saturating_sub(line.len());
+                if piece.len() > room + usize::from(piece.ends_with(b"\n")) {
+                    watch.cut.store(true, Ordering::Relaxed);
+                }
                 line.extend_from_slice(&piece[..piece.len().min(room)]);
                 if piece.ends_with(b"\n") {
                     check(&line, pattern, matched);

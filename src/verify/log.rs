@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures_lite::future;
 
 use super::verifier::{Check, Readiness, Reporter, Verifier, seconds};
-use crate::process::ProcessHandle;
+use crate::process::{MAX_LINE, ProcessHandle};
 
 /// Passes when a line of the process's output matches `pattern` (the process module
 /// copies the output and does the matching as the lines pass).
@@ -50,8 +50,14 @@ impl Verifier for LogCheck {
                     None => Readiness::Failed(format!("{end} before it became ready")),
                 }
             };
-            let outcome = future::race(matched, future::race(ended, timeout)).await;
-            if let Readiness::Failed(why) = &outcome {
+            let mut outcome = future::race(matched, future::race(ended, timeout)).await;
+            if let Readiness::Failed(why) = &mut outcome {
+                if output.cut.load(std::sync::atomic::Ordering::Relaxed) {
+                    why.push_str(&format!(
+                        " (lines longer than {} KiB were matched on their first {0} KiB)",
+                        MAX_LINE / 1024
+                    ));
+                }
                 report.fail(why);
             }
             outcome
