@@ -13,6 +13,7 @@ use crate::environment::Environment;
 use crate::error::{Error, exit_code};
 use crate::fixture;
 use crate::runtime::block_on;
+use crate::spec::ManagerSpec;
 
 /// Launch the processes a test environment needs, wait until each is ready, control them
 /// over HTTP, and shut them all down together.
@@ -86,7 +87,7 @@ impl Cli {
             return exit_code::OK;
         }
         let path = config::choose_file(self.file.as_deref());
-        let spec = match config::load(&path) {
+        let spec = match ManagerSpec::load(&path) {
             Ok(spec) => spec,
             Err(error) => return report(&error),
         };

@@ -4,6 +4,9 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::process::SpawnError;
 
 /// The exit codes rmanager documents in its README.
 pub mod exit_code {
@@ -13,6 +16,14 @@ pub mod exit_code {
     pub const CONFIG_INVALID: u8 = 3;
     pub const NO_PROCESSES: u8 = 4;
     pub const SETUP_FAILED: u8 = 5;
+    /// A command-line usage error (clap's code, as pymanager's was).
+    pub const USAGE: u8 = 2;
+    /// Fixture mode: COMMAND was found but cannot be run (the shell's code).
+    pub const COMMAND_NOT_EXECUTABLE: u8 = 126;
+    /// Fixture mode: COMMAND was not found (the shell's code).
+    pub const COMMAND_NOT_FOUND: u8 = 127;
+    /// Fixture mode: COMMAND was killed by signal N: this plus N.
+    pub const KILLED_BY_SIGNAL: u8 = 128;
 }
 
 /// One problem in a configuration file, at one place.
@@ -48,7 +59,7 @@ pub enum Error {
     /// A process could not be started or did not become ready; everything was stopped.
     Setup {
         process: String,
-        reason: String,
+        failure: Failure,
         /// The processes the launch never reached.
         not_started: Vec<String>,
     },
@@ -124,12 +135,12 @@ impl fmt::Display for Error {
             ),
             Error::Setup {
                 process,
-                reason,
+                failure,
                 not_started,
             } => {
                 write!(
                     f,
-                    "rmanager: setup failed: {process}: {reason}; stopped everything"
+                    "rmanager: setup failed: {process}: {failure}; stopped everything"
                 )?;
                 if !not_started.is_empty() {
                     write!(f, " (never started: {})", not_started.join(", "))?;
@@ -180,9 +191,49 @@ fn printable_pointer(pointer: &str) -> String {
         .join("/")
 }
 
+/// Why a process did not come up.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// It could not be started.
+    Spawn(Arc<SpawnError>),
+    /// It started, but its check failed; why, in words that follow its name.
+    Check(String),
+    /// A bug in rmanager or a library it uses (a panic), caught and reported.
+    Internal(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Failure::Spawn(e) => e.fmt(f),
+            Failure::Check(why) => f.write_str(why),
+            Failure::Internal(what) => write!(f, "internal error: {what}"),
+        }
+    }
+}
+
+/// Equal when they say the same: a spawn error's source has no equality of its own.
+impl PartialEq for Failure {
+    fn eq(&self, other: &Failure) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Failure {}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Spawn(e) => Some(e.as_ref()),
+            Failure::Check(_) | Failure::Internal(_) => None,
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Error::Setup { failure, .. } => Some(failure),
             Error::ConfigUnreadable { source, .. }
             | Error::PidFile { source, .. }
             | Error::Logfile { source, .. }

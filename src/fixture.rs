@@ -6,8 +6,8 @@ use std::io;
 use std::sync::Arc;
 
 use crate::environment::Environment;
-use crate::error::Error;
-use crate::process::Child;
+use crate::error::{Error, exit_code};
+use crate::process::{Child, ProcessEnd};
 use crate::spec::ManagerSpec;
 
 /// Runs COMMAND once every process is ready; returns its exit code (128+N when signal N
@@ -27,7 +27,7 @@ pub async fn run(spec: ManagerSpec, command: &[String]) -> Result<u8, Error> {
 
 async fn run_command(environment: &Environment, command: &[String]) -> u8 {
     let Some((program, args)) = command.split_first() else {
-        return 0;
+        return exit_code::OK;
     };
     // It stays in rmanager's process group, so it owns the terminal as rmanager does.
     let mut child = std::process::Command::new(program);
@@ -39,11 +39,10 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
         Ok((child, _)) => Arc::new(child),
         Err(e) => {
             crate::say!("cannot run {program}: {e}");
-            // The shell's codes: 126 found but not runnable, 127 not found.
             return if e.kind() == io::ErrorKind::NotFound {
-                127
+                exit_code::COMMAND_NOT_FOUND
             } else {
-                126
+                exit_code::COMMAND_NOT_EXECUTABLE
             };
         }
     };
@@ -52,5 +51,9 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
     let end = child.ended().await;
     environment.pass_signals_to(None);
     child.reap().await;
-    end.shell_code()
+    // The code a shell would report.
+    match end {
+        ProcessEnd::Exited(code) => code as u8,
+        ProcessEnd::Signaled(signal) => exit_code::KILLED_BY_SIGNAL.wrapping_add(signal as u8),
+    }
 }

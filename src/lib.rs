@@ -25,23 +25,24 @@
 //! [`cli`] is the command-line front; the binary only parses arguments and calls it. It
 //! runs an [`environment`] (control API, manager, signals) in the foreground, as a daemon,
 //! or around a fixture command; [`report`] is where the manager's own lines go. Rust test
-//! suites use [`config::load()`] (or [`config::load_str`]) and [`supervisor::Manager`]
+//! suites use [`ManagerSpec::load`] (or [`ManagerSpec::load_str`]) and [`supervisor::Manager`]
 //! directly, as a fixture.
 
 pub mod cli;
 pub mod config;
 mod daemon;
-pub mod environment;
+mod environment;
 pub mod error;
 mod fixture;
-pub mod http;
+mod http;
 mod latch;
-pub mod process;
-pub mod report;
+mod process;
+mod report;
 mod runtime;
 pub mod spec;
 pub mod supervisor;
-pub mod verify;
+mod verify;
 
 pub use error::Error;
+pub use process::SpawnError;
 pub use spec::ManagerSpec;

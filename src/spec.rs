@@ -7,10 +7,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config;
 use crate::config::model::{
     ConfigFile, HttpMethod, MessageKind, ProcessConfig, Seconds, ShellSetting, Startup,
     StatusCodes, VerifierArguments,
 };
+use crate::error::Error;
 
 /// A whole test environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +171,23 @@ pub enum VerifierSpec {
 }
 
 impl ManagerSpec {
+    /// Reads, checks and resolves the configuration at `path`.
+    pub fn load(path: &std::path::Path) -> Result<ManagerSpec, Error> {
+        Ok(Self::from_file(&config::load(path)?))
+    }
+
+    /// Checks and resolves a configuration given as text (for Rust test suites; messages
+    /// name it `<string>`).
+    pub fn load_str(text: &str) -> Result<ManagerSpec, Error> {
+        Ok(Self::from_file(&config::load_str(text)?))
+    }
+
+    /// Resolves a checked file, with rmanager's $SHELL.
+    fn from_file(config: &ConfigFile) -> ManagerSpec {
+        let shell = std::env::var("SHELL").ok();
+        Self::resolve(config, shell.as_deref())
+    }
+
     /// Resolves a checked configuration. `user_shell` is the value of $SHELL, if any.
     pub fn resolve(config: &ConfigFile, user_shell: Option<&str>) -> ManagerSpec {
         let default_shell = match &config.default_shell {

@@ -5,11 +5,12 @@ mod support;
 
 use async_std::task::block_on;
 use futures_lite::future::zip;
+use rmanager::error::Failure;
 use rmanager::supervisor::{Manager, ManagerStatus, RestartError, RunState};
 use support::{PATIENCE, alive, checked_service, free_port, service, wait_until};
 
 fn start(config: &str) -> Manager {
-    let spec = rmanager::config::load_str(config).expect("a valid config");
+    let spec = rmanager::ManagerSpec::load_str(config).expect("a valid config");
     Manager::start(spec).expect("the manager starts")
 }
 
@@ -109,7 +110,7 @@ fn a_restart_that_fails_its_verifier_leaves_the_environment_up() {
         error,
         RestartError::Failed {
             process: "check".into(),
-            reason: "exited with code 1, expected exit code 0".into()
+            failure: Failure::Check("exited with code 1, expected exit code 0".into())
         }
     );
     assert_eq!(manager.status(), ManagerStatus::Running);

@@ -1,5 +1,6 @@
-//! Reading a configuration file: read -> parse -> schema -> deserialize -> semantic checks ->
-//! ManagerSpec. Every problem found is reported at once, each at its line and column.
+//! Reading a configuration file: read -> parse -> schema -> semantic checks -> deserialize.
+//! Every problem found is reported at once, each at its line and column. The spec layer
+//! resolves the checked file (`ManagerSpec::load`).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -12,7 +13,6 @@ use super::schema::SchemaChecker;
 use super::source::{SourceMap, push_segment};
 use super::words::{closest, quoted, shown};
 use crate::error::{Diagnostic, Error};
-use crate::spec::ManagerSpec;
 
 /// The largest configuration file read. Real ones are kilobytes (a thousand processes take
 /// 300 KiB); this bounds the memory and time a wrong file can cost, since the validator
@@ -38,23 +38,14 @@ pub fn choose_file(named: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Reads, checks and resolves the configuration at `path`.
-pub fn load(path: &Path) -> Result<ManagerSpec, Error> {
-    let bytes = read(path)?;
-    let config = check(path, &bytes)?;
-    Ok(resolve(&config))
+/// Reads and checks the configuration at `path`.
+pub fn load(path: &Path) -> Result<ConfigFile, Error> {
+    check(path, &read(path)?)
 }
 
-fn resolve(config: &ConfigFile) -> ManagerSpec {
-    let shell = std::env::var("SHELL").ok();
-    ManagerSpec::resolve(config, shell.as_deref())
-}
-
-/// Checks and resolves a configuration given as text (for the library API; messages name
-/// it `<string>`).
-pub fn load_str(text: &str) -> Result<ManagerSpec, Error> {
-    let config = check(Path::new("<string>"), text.as_bytes())?;
-    Ok(resolve(&config))
+/// Checks a configuration given as text (messages name it `<string>`).
+pub fn load_str(text: &str) -> Result<ConfigFile, Error> {
+    check(Path::new("<string>"), text.as_bytes())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {

@@ -6,24 +6,9 @@
 //! localhost; a cross-origin request by refusing an Origin that is not the API's own; and
 //! anything else that can connect by the optional bearer token.
 
-use serde_json::{Value, json};
-use tide::{Middleware, Next, Request, Response, StatusCode};
+use tide::{Middleware, Next, Request, StatusCode};
 
-/// A JSON response.
-pub fn json_response(status: StatusCode, body: Value) -> Response {
-    Response::builder(status)
-        .content_type(tide::http::mime::JSON)
-        .body(body.to_string())
-        .build()
-}
-
-/// pymanager's error shape: `{"success": false, "error": {"message": ...}}`.
-pub fn error(status: StatusCode, message: &str) -> Response {
-    json_response(
-        status,
-        json!({"success": false, "error": {"message": message}}),
-    )
-}
+use super::reply::error;
 
 pub struct Guard {
     port: u16,
@@ -55,7 +40,7 @@ impl Guard {
             && (name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok())
     }
 
-    fn authorized(&self, req: &Request<super::routes::Api>) -> bool {
+    fn authorized<State>(&self, req: &Request<State>) -> bool {
         let Some(token) = &self.token else {
             return true;
         };
@@ -81,12 +66,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[tide::utils::async_trait]
-impl Middleware<super::routes::Api> for Guard {
-    async fn handle(
-        &self,
-        req: Request<super::routes::Api>,
-        next: Next<'_, super::routes::Api>,
-    ) -> tide::Result {
+impl<State: Clone + Send + Sync + 'static> Middleware<State> for Guard {
+    async fn handle(&self, req: Request<State>, next: Next<'_, State>) -> tide::Result {
         // Two Host headers, or two different lengths, leave it open which one a proxy in
         // front of us believed: RFC 9112 says to refuse such a request.
         let values = |name| -> Vec<String> {
@@ -136,12 +117,8 @@ impl Middleware<super::routes::Api> for Guard {
 pub struct ErrorShape;
 
 #[tide::utils::async_trait]
-impl Middleware<super::routes::Api> for ErrorShape {
-    async fn handle(
-        &self,
-        req: Request<super::routes::Api>,
-        next: Next<'_, super::routes::Api>,
-    ) -> tide::Result {
+impl<State: Clone + Send + Sync + 'static> Middleware<State> for ErrorShape {
+    async fn handle(&self, req: Request<State>, next: Next<'_, State>) -> tide::Result {
         let response = next.run(req).await;
         let status = response.status();
         if !(status.is_client_error() || status.is_server_error())

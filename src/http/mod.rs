@@ -2,10 +2,12 @@
 //! manager's status, restart one process, shut everything down.
 //!
 //! `routes` holds the endpoints; `guard` the checks every request passes first (Host,
-//! Origin, bearer token) and the error shape every failure answers with.
+//! Origin, bearer token, conflicting headers) and the error shape of what tide answers by
+//! itself; `reply` the shape of every answer; `listener` the bounded accept loop.
 
 mod guard;
 mod listener;
+mod reply;
 mod routes;
 
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tide::{Request, Response, StatusCode};
 
-use super::guard::{error, json_response};
+use super::reply::{error, json_response};
 use crate::supervisor::{Manager, ManagerStatus, ProcessState, RestartError, RunState};
 
 #[derive(Clone)]

@@ -28,14 +28,6 @@ impl ProcessEnd {
             ProcessEnd::Signaled(signal) => -signal,
         }
     }
-
-    /// The exit code a shell would report: 128+N for signal N.
-    pub fn shell_code(self) -> u8 {
-        match self {
-            ProcessEnd::Exited(code) => code as u8,
-            ProcessEnd::Signaled(signal) => (128 + signal) as u8,
-        }
-    }
 }
 
 impl fmt::Display for ProcessEnd {

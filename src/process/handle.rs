@@ -54,6 +54,17 @@ impl fmt::Display for SpawnError {
     }
 }
 
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::OutputFile { source, .. } | SpawnError::Spawn { source, .. } => {
+                Some(source)
+            }
+            SpawnError::EnvironmentFile { .. } | SpawnError::Pattern(_) => None,
+        }
+    }
+}
+
 /// A running (or ended) managed process, leader of its own process group.
 pub struct ProcessHandle {
     group: ProcessGroup,

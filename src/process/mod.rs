@@ -16,9 +16,9 @@ mod output;
 mod watchdog;
 
 pub use child::{Child, ProcessEnd};
-pub use group::{Finished, ProcessGroup, Stop, run_to_end};
+pub use group::{Stop, run_to_end};
 pub use handle::{ProcessHandle, SpawnError};
 pub use linux::Signal;
 pub use orphans::Orphans;
-pub use output::{MAX_LINE, OutputWatch};
+pub use output::MAX_LINE;
 pub use watchdog::Watchdog;

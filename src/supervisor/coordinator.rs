@@ -14,7 +14,7 @@ use futures_lite::future;
 use super::context::Context;
 use super::job::{self, Command, Report, RestartError, UpError};
 use super::{ManagerStatus, ProcessState};
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::latch::Latch;
 use crate::runtime::JoinHandle;
 
@@ -35,7 +35,7 @@ pub(super) enum Launch {
     Ready,
     Failed {
         process: String,
-        reason: String,
+        failure: Failure,
         not_started: Vec<String>,
     },
     /// A shutdown was asked for before every process was ready.
@@ -48,11 +48,11 @@ impl Launch {
             Launch::Ready => Ok(()),
             Launch::Failed {
                 process,
-                reason,
+                failure,
                 not_started,
             } => Err(Error::Setup {
                 process,
-                reason,
+                failure,
                 not_started,
             }),
             Launch::Interrupted => Err(Error::Interrupted),
@@ -163,7 +163,7 @@ impl Coordinator {
                             }
                         }
                     }
-                    Err(UpError::Failed(reason)) => {
+                    Err(UpError::Failed(failure)) => {
                         let not_started = processes
                             .iter()
                             .enumerate()
@@ -172,7 +172,7 @@ impl Coordinator {
                             .collect();
                         return Launch::Failed {
                             process: processes[index].name.clone(),
-                            reason,
+                            failure,
                             not_started,
                         };
                     }

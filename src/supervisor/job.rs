@@ -16,6 +16,7 @@ use futures_lite::{FutureExt, future};
 
 use super::context::Context;
 use super::{ProcessState, RunState};
+use crate::error::Failure;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
 use crate::runtime::{self, JoinHandle};
 use crate::verify::{self, Readiness};
@@ -46,8 +47,7 @@ pub(super) enum Report {
 /// Why a process did not come up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum UpError {
-    /// It could not start, or its check failed; why, in words that follow its name.
-    Failed(String),
+    Failed(Failure),
     ShuttingDown,
 }
 
@@ -59,11 +59,10 @@ pub enum RestartError {
     /// The environment is still starting; restarts wait until it is running.
     Launching,
     ShuttingDown,
-    /// It could not be started again, or did not become ready; why, in words that follow
-    /// its name.
+    /// It could not be started again, or did not become ready.
     Failed {
         process: String,
-        reason: String,
+        failure: Failure,
     },
 }
 
@@ -74,7 +73,7 @@ impl fmt::Display for RestartError {
             RestartError::Launching => f.write_str("The environment is still starting."),
             // pymanager's words.
             RestartError::ShuttingDown => f.write_str("Process is in shutdown."),
-            RestartError::Failed { process, reason } => write!(f, "{process}: {reason}"),
+            RestartError::Failed { process, failure } => write!(f, "{process}: {failure}"),
         }
     }
 }
@@ -200,7 +199,7 @@ impl Job {
             log::info!("launching {} ({})", spec.name, spec.display);
             let handle = ProcessHandle::spawn(spec, Some(cx.watchdog.clone()))
                 .await
-                .map_err(|e| UpError::Failed(e.to_string()))?;
+                .map_err(|e| UpError::Failed(Failure::Spawn(Arc::new(e))))?;
             let handle = Arc::new(handle);
             log::debug!(
                 "{} started: pid {} in a process group of its own",
@@ -216,7 +215,7 @@ impl Job {
             };
             match verifier.verify(&handle, &cx.reporter).await {
                 Readiness::Ready => Ok(()),
-                Readiness::Failed(reason) => Err(UpError::Failed(reason)),
+                Readiness::Failed(reason) => Err(UpError::Failed(Failure::Check(reason))),
             }
         };
         // A panic (a bug, here or in a library) is a failure with a message, not a start
@@ -226,10 +225,7 @@ impl Job {
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| {
-                    Err(UpError::Failed(format!(
-                        "internal error: {}",
-                        panic_text(&*panic)
-                    )))
+                    Err(UpError::Failed(Failure::Internal(panic_text(&*panic))))
                 })
         };
         // A shutdown cuts everything short, sourcing an environment file included.
@@ -260,9 +256,9 @@ impl Job {
         match (outcome, state) {
             (Ok(()), Some(state)) => Ok(state),
             (Err(UpError::ShuttingDown), _) => Err(RestartError::ShuttingDown),
-            (Err(UpError::Failed(reason)), _) => Err(RestartError::Failed {
+            (Err(UpError::Failed(failure)), _) => Err(RestartError::Failed {
                 process: self.name().to_owned(),
-                reason,
+                failure,
             }),
             (Ok(()), None) => Err(RestartError::NotFound(self.index + 1)),
         }

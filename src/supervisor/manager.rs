@@ -23,7 +23,7 @@ use crate::verify::Reporter;
 /// # async_std::task::block_on(async {
 /// use rmanager::supervisor::{Manager, RunState};
 ///
-/// let spec = rmanager::config::load_str(r#"{"processes": {
+/// let spec = rmanager::ManagerSpec::load_str(r#"{"processes": {
 ///     "setup": {"executable": "true", "verifier": {"type": "exited"}},
 ///     "service": {"executable": "sleep", "arguments": ["60"]}
 /// }}"#)?;

@@ -19,4 +19,4 @@ pub use http::HttpOkVerifier;
 pub use log::LogCheck;
 pub use net::{answers, loopback_target};
 pub use tcp::TcpCheck;
-pub use verifier::{Readiness, Reporter, Timing, Verifier, for_spec, seconds as seconds_text};
+pub use verifier::{Readiness, Reporter, for_spec, seconds as seconds_text};
