@@ -191,6 +191,7 @@ fn children_die_with_rmanager_even_without_the_watchdog() {
     kill(watchdog, libc::SIGKILL);
     manager.signal(libc::SIGKILL);
     gone("the service", &[web]);
+    support::remove_cgroup_of(manager.pid());
 }
 
 #[test]
@@ -214,7 +215,9 @@ fn a_spawn_fails_visibly_when_the_watchdog_is_gone() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("the watchdog process is gone"), "{body}");
     manager.signal(libc::SIGTERM);
+    let pid = manager.pid();
     assert_eq!(manager.finish().code, 0);
+    support::remove_cgroup_of(pid);
 }
 
 #[test]
@@ -490,4 +493,31 @@ fn a_reused_group_id_is_never_signalled() {
             read(dir.path(), "out")
         );
     }
+}
+
+#[test]
+fn the_environments_cgroup_is_removed_after_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"step": {"executable": "true"}}}),
+    );
+    let run = Manager::start(dir.path(), &["-v", "-l", "rmanager.log"]).finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log = read(dir.path(), "rmanager.log");
+    let Some(cgroup) = log
+        .split("and the cgroup ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+    else {
+        assert!(
+            !cgroups_writable(),
+            "a writable hierarchy but no cgroup: {log}"
+        );
+        eprintln!("not checked here: no writable cgroup v2 hierarchy on this machine");
+        return;
+    };
+    wait_until("the cgroup to be removed", PATIENCE, || {
+        !Path::new(cgroup).exists()
+    });
 }

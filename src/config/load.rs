@@ -304,20 +304,6 @@ fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
     found
 }
 
-/// Why the http check cannot request `url`, if it cannot. The schema has checked the
-/// scheme already.
-fn url_problem(url: &str) -> Option<String> {
-    match surf::Url::parse(url) {
-        Err(e) if url.to_ascii_lowercase().starts_with("http://") => {
-            Some(format!("{} is not a valid URL: {e}", quoted(url)))
-        }
-        _ => None,
-    }
-}
-
-/// What the schema cannot express: references between parts of the file, and options that
-/// exclude each other. Works on the raw value, so that it runs, and reports, even when the
-/// schema found other problems.
 fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     let mut report = |pointer: String, at_key: bool, message: String| {
@@ -420,45 +406,11 @@ fn semantic_checks(config: &Value, source: &SourceMap) -> Vec<Diagnostic> {
         }
         let type_name = process.pointer("/verifier/type").and_then(Value::as_str);
         if let Some((type_name, kind)) = type_name.and_then(|t| Some((t, VerifierType::find(t)?))) {
-            let arguments = process.pointer("/verifier/arguments");
-            let argument = |key: &str| arguments.and_then(|a| a.get(key));
-            match kind.short_name {
-                "http" => {
-                    let url = argument("url").and_then(Value::as_str);
-                    if let Some(problem) = url.and_then(url_problem) {
-                        report(format!("{pointer}/verifier/arguments/url"), false, problem);
-                    }
+            // What the schema cannot say about this kind's arguments, the kind says.
+            if let Some(arguments) = process.pointer("/verifier/arguments") {
+                for (at, problem) in (kind.problems)(arguments) {
+                    report(format!("{pointer}/verifier/arguments{at}"), false, problem);
                 }
-                "command" if arguments.is_some() => {
-                    let problem = match (argument("command"), argument("shell")) {
-                        (Some(_), Some(_)) => Some("give \"command\" or \"shell\", not both"),
-                        (None, None) => Some(
-                            "give \"command\" (the program and its arguments) or \"shell\" (a command line)",
-                        ),
-                        _ => None,
-                    };
-                    if let Some(problem) = problem {
-                        report(
-                            format!("{pointer}/verifier/arguments"),
-                            false,
-                            problem.to_owned(),
-                        );
-                    }
-                }
-                "log" => {
-                    let pattern = argument("pattern").and_then(Value::as_str);
-                    if let Some(Err(e)) = pattern.map(regex::Regex::new) {
-                        let why = e.to_string();
-                        let why = why.lines().last().unwrap_or_default().trim();
-                        let why = why.strip_prefix("error: ").unwrap_or(why);
-                        report(
-                            format!("{pointer}/verifier/arguments/pattern"),
-                            false,
-                            format!("not a regular expression: {why}"),
-                        );
-                    }
-                }
-                _ => {}
             }
             let unloaded = kind
                 .pymanager

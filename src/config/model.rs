@@ -13,6 +13,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
+use super::words::quoted;
+
 /// An rmanager configuration file: the processes of a test environment, how to check that
 /// each one is ready, and how to control them. Every pymanager 0.2.6.1 file is a valid
 /// rmanager file.
@@ -563,6 +565,9 @@ pub struct VerifierType {
     arguments_required: bool,
     arguments_schema: fn(&mut SchemaGenerator) -> Schema,
     parse: fn(Value) -> Result<VerifierArguments, serde_json::Error>,
+    /// What the schema cannot express about the arguments (given as written): each
+    /// problem at a pointer below `arguments` ("" for the object itself).
+    pub problems: fn(&Value) -> Vec<(&'static str, String)>,
 }
 
 impl VerifierType {
@@ -595,6 +600,7 @@ pub static VERIFIER_TYPES: &[VerifierType] = &[
         arguments_required: true,
         arguments_schema: |g| g.subschema_for::<HttpOkArguments>(),
         parse: |v| serde_json::from_value(v).map(VerifierArguments::HttpOk),
+        problems: http_problems,
     },
     VerifierType {
         short_name: "exited",
@@ -603,6 +609,7 @@ pub static VERIFIER_TYPES: &[VerifierType] = &[
         arguments_required: false,
         arguments_schema: |g| g.subschema_for::<ExitedArguments>(),
         parse: |v| serde_json::from_value(v).map(VerifierArguments::Exited),
+        problems: no_problems,
     },
     VerifierType {
         short_name: "tcp",
@@ -611,6 +618,7 @@ pub static VERIFIER_TYPES: &[VerifierType] = &[
         arguments_required: true,
         arguments_schema: |g| g.subschema_for::<TcpArguments>(),
         parse: |v| serde_json::from_value(v).map(VerifierArguments::Tcp),
+        problems: no_problems,
     },
     VerifierType {
         short_name: "command",
@@ -619,6 +627,7 @@ pub static VERIFIER_TYPES: &[VerifierType] = &[
         arguments_required: true,
         arguments_schema: |g| g.subschema_for::<CommandArguments>(),
         parse: |v| serde_json::from_value(v).map(VerifierArguments::Command),
+        problems: command_problems,
     },
     VerifierType {
         short_name: "log",
@@ -627,6 +636,7 @@ pub static VERIFIER_TYPES: &[VerifierType] = &[
         arguments_required: true,
         arguments_schema: |g| g.subschema_for::<LogArguments>(),
         parse: |v| serde_json::from_value(v).map(VerifierArguments::Log),
+        problems: log_problems,
     },
     VerifierType {
         short_name: "file",
@@ -635,8 +645,56 @@ pub static VERIFIER_TYPES: &[VerifierType] = &[
         arguments_required: true,
         arguments_schema: |g| g.subschema_for::<FileArguments>(),
         parse: |v| serde_json::from_value(v).map(VerifierArguments::File),
+        problems: no_problems,
     },
 ];
+
+fn no_problems(_: &Value) -> Vec<(&'static str, String)> {
+    Vec::new()
+}
+
+/// A URL the schema's pattern admits (http://...) but no client could request.
+fn http_problems(arguments: &Value) -> Vec<(&'static str, String)> {
+    let url = arguments.get("url").and_then(Value::as_str);
+    match url.map(surf::Url::parse) {
+        Some(Err(e)) if url.is_some_and(|u| u.to_ascii_lowercase().starts_with("http://")) => {
+            vec![(
+                "/url",
+                format!(
+                    "{} is not a valid URL: {e}",
+                    quoted(url.unwrap_or_default())
+                ),
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Exactly one of `command` and `shell`.
+fn command_problems(arguments: &Value) -> Vec<(&'static str, String)> {
+    let problem = match (arguments.get("command"), arguments.get("shell")) {
+        (Some(_), Some(_)) => "give \"command\" or \"shell\", not both",
+        (None, None) => {
+            "give \"command\" (the program and its arguments) or \"shell\" (a command line)"
+        }
+        _ => return Vec::new(),
+    };
+    vec![("", problem.to_owned())]
+}
+
+/// A pattern that is a regular expression.
+fn log_problems(arguments: &Value) -> Vec<(&'static str, String)> {
+    let pattern = arguments.get("pattern").and_then(Value::as_str);
+    match pattern.map(regex::Regex::new) {
+        Some(Err(e)) => {
+            let why = e.to_string();
+            let why = why.lines().last().unwrap_or_default().trim();
+            let why = why.strip_prefix("error: ").unwrap_or(why);
+            vec![("/pattern", format!("not a regular expression: {why}"))]
+        }
+        _ => Vec::new(),
+    }
+}
 
 /// The verifier as written in the file, before its arguments are read by type.
 #[derive(Deserialize)]

@@ -1,8 +1,13 @@
 //! A cgroup (v2) of the environment's own, where the hierarchy is writable (root in a CI
-//! container, a delegated systemd scope): every child joins it before it runs its program,
-//! and so does everything it starts, daemons included, whatever session or group they
-//! move to. `cgroup.kill` then ends all of it at once, which nothing can escape; the
-//! watchdog uses it too, should rmanager be killed.
+//! container, a delegated systemd scope). Everything rmanager starts is in it, and so is
+//! everything that starts, daemons included, whatever session or group they move to;
+//! nothing can leave it. The watchdog ends all of it with `cgroup.kill` should rmanager
+//! be killed, and the end of a shutdown kills what is left.
+//!
+//! Moving a process into a cgroup waits for an RCU grace period, about 16 ms on a quiet
+//! machine. So the command line moves rmanager itself in, once (its children are then
+//! born inside), and only a library host, which must stay where it is, has each child
+//! join on its way to exec.
 
 use std::ffi::CString;
 use std::fs;
@@ -23,6 +28,8 @@ pub struct Cgroup {
     dir: PathBuf,
     procs: OwnedFd,
     kill: OwnedFd,
+    /// Whether rmanager itself moved in (see the module's text).
+    holds_us: bool,
 }
 
 impl Cgroup {
@@ -45,7 +52,12 @@ impl Cgroup {
                 .into())
         };
         match (open("cgroup.procs"), open("cgroup.kill")) {
-            (Ok(procs), Ok(kill)) => Ok(Cgroup { dir, procs, kill }),
+            (Ok(procs), Ok(kill)) => Ok(Cgroup {
+                dir,
+                procs,
+                kill,
+                holds_us: false,
+            }),
             (Err(e), _) | (_, Err(e)) => {
                 let _ = fs::remove_dir(&dir);
                 Err(e)
@@ -57,9 +69,21 @@ impl Cgroup {
         &self.dir
     }
 
-    /// The descriptor a child writes "0" into, between fork and exec, to join.
-    pub(super) fn procs_fd(&self) -> libc::c_int {
-        self.procs.as_raw_fd()
+    /// Moves this process in, so that its children are born inside.
+    pub(super) fn move_in(&mut self) -> io::Result<()> {
+        rustix::io::write(&self.procs, b"0")?;
+        self.holds_us = true;
+        Ok(())
+    }
+
+    /// The descriptor a child writes "0" into, between fork and exec, to join; None when
+    /// children are born inside.
+    pub(super) fn procs_fd(&self) -> Option<libc::c_int> {
+        (!self.holds_us).then(|| self.procs.as_raw_fd())
+    }
+
+    pub(super) fn holds_us(&self) -> bool {
+        self.holds_us
     }
 
     pub(super) fn kill_fd(&self) -> libc::c_int {
@@ -77,8 +101,16 @@ impl Cgroup {
             .unwrap_or(false)
     }
 
-    /// Kills everything still in the cgroup and waits (boundedly) until it is empty.
+    /// Kills everything still in the cgroup (but rmanager) and waits (boundedly) until it
+    /// is gone.
     pub async fn kill_all(&self) {
+        if self.holds_us {
+            let others = self.kill_others();
+            if crate::runtime::timeout(EMPTY_LIMIT, others).await.is_none() {
+                log::warn!("cgroup {} did not empty", self.dir.display());
+            }
+            return;
+        }
         if !self.populated() {
             return;
         }
@@ -116,9 +148,62 @@ impl Cgroup {
     }
 }
 
+impl Cgroup {
+    /// With rmanager inside, `cgroup.kill` would take it along: every other process in
+    /// `cgroup.procs` is SIGKILLed through a pidfd instead (so a pid that ended and was
+    /// reused is never hit), until none is left. What they fork meanwhile is born inside
+    /// and found on the next round.
+    async fn kill_others(&self) {
+        let us = std::process::id();
+        // Cgroups below ours (a nested rmanager's) hold no rmanager of ours: killed whole.
+        for child in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if child.path().is_dir() {
+                let _ = fs::write(child.path().join("cgroup.kill"), "1");
+            }
+        }
+        loop {
+            let listed = fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+            let mut left = Vec::new();
+            for pid in listed.lines().filter_map(|l| l.parse::<u32>().ok()) {
+                if pid == us {
+                    continue;
+                }
+                let Ok(pidfd) = super::linux::pidfd(pid) else {
+                    continue;
+                };
+                // The pidfd names whoever has the pid now: only a member is killed.
+                if !self.contains(pid) {
+                    continue;
+                }
+                let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+                if let Ok(pidfd) = Async::new(pidfd) {
+                    left.push(pidfd);
+                }
+            }
+            if left.is_empty() {
+                return;
+            }
+            super::group::any_ended(&left).await;
+        }
+    }
+
+    /// Whether `pid` is in this cgroup now.
+    fn contains(&self, pid: u32) -> bool {
+        let Some(name) = self.dir.file_name().and_then(|n| n.to_str()) else {
+            return false;
+        };
+        fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|groups| {
+            groups
+                .lines()
+                .any(|l| l.starts_with("0::") && l.ends_with(&format!("/{name}")))
+        })
+    }
+}
+
 impl Drop for Cgroup {
     fn drop(&mut self) {
-        // Fails while something is still inside (EBUSY): the watchdog then removes it.
+        // Fails while something is still inside (EBUSY), rmanager itself included: the
+        // watchdog then removes it once rmanager has exited.
         let _ = fs::remove_dir(&self.dir);
     }
 }

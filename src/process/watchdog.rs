@@ -53,7 +53,10 @@ pub struct Watchdog {
 pub struct Registration(i32);
 
 impl Watchdog {
-    pub fn start() -> io::Result<Watchdog> {
+    /// Starts the watchdog. With `move_in`, rmanager moves into the environment's cgroup
+    /// (where one can be made), so that its children are born inside: for a process that
+    /// is rmanager's own, not a library's host.
+    pub fn start(move_in: bool) -> io::Result<Watchdog> {
         // SEQPACKET: each record arrives whole, whoever wrote it. CLOEXEC: a child that
         // inherited rmanager's end would keep the socket open forever.
         let (ours, theirs) = rustix::net::socketpair(
@@ -82,6 +85,13 @@ impl Watchdog {
             pid => {
                 drop(theirs);
                 super::launcher::claim(pid as u32);
+                // After the fork: the watchdog stays outside, to clean up after us.
+                let mut cgroup = cgroup;
+                if let Some(cgroup) = cgroup.as_mut().filter(|_| move_in) {
+                    if let Err(e) = cgroup.move_in() {
+                        log::debug!("cannot move into {}: {e}", cgroup.dir().display());
+                    }
+                }
                 Ok(Watchdog {
                     pid,
                     socket: Some(ours),
@@ -102,7 +112,7 @@ impl Watchdog {
             return Registration(sequence);
         };
         let fd = socket.as_raw_fd();
-        let cgroup = self.cgroup.as_ref().map(Cgroup::procs_fd);
+        let cgroup = self.cgroup.as_ref().and_then(Cgroup::procs_fd);
         // SAFETY: runs in the child between fork and exec, calling only write, getpid and
         // send.
         unsafe {
@@ -203,6 +213,11 @@ impl Drop for Watchdog {
     fn drop(&mut self) {
         self.dismiss();
         drop(self.socket.take());
+        // With rmanager inside the cgroup, the watchdog removes it once rmanager has
+        // exited: waiting for the watchdog here would wait for ourselves.
+        if self.cgroup.as_ref().is_some_and(Cgroup::holds_us) {
+            return;
+        }
         // It exits as soon as it sees end-of-file, so this wait is short.
         // SAFETY: waitpid on the child we forked.
         unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
@@ -277,6 +292,7 @@ unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>, cgroup: Cleanup) 
         // (sequence, group) pairs; the sequence lets a failed spawn's record be cancelled.
         let mut groups = [(0i32, 0 as libc::pid_t); CAPACITY];
         let mut count = 0;
+        let mut dismissed = false;
         loop {
             let mut record = [0u8; 12];
             let n = libc::recv(fd, record.as_mut_ptr().cast(), record.len(), 0);
@@ -300,7 +316,11 @@ unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>, cgroup: Cleanup) 
                 }
                 CANCEL => groups[..count].iter().position(|&(s, _)| s == sequence),
                 FORGET => groups[..count].iter().position(|&(_, g)| g == pid),
-                DISMISS => libc::_exit(0),
+                // Nothing to kill: only the cgroup to remove, once rmanager has gone.
+                DISMISS => {
+                    dismissed = true;
+                    None
+                }
                 _ => None,
             };
             if let Some(i) = found {
@@ -308,14 +328,16 @@ unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>, cgroup: Cleanup) 
                 groups[i] = groups[count];
             }
         }
-        if cgroup.kill_fd >= 0 {
-            libc::write(1, b"1".as_ptr().cast(), 1);
+        if !dismissed {
+            if cgroup.kill_fd >= 0 {
+                libc::write(1, b"1".as_ptr().cast(), 1);
+            }
+            for &(_, pgid) in &groups[..count] {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
         }
-        for &(_, pgid) in &groups[..count] {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-        // The cgroup can be removed once the killed have exited: a few tries, a second
-        // at most.
+        // The cgroup can be removed once the killed (or rmanager, which may be inside)
+        // have exited: a few tries, a second at most.
         if !cgroup.dir.is_null() {
             for _ in 0..100 {
                 if libc::rmdir(cgroup.dir) == 0 || *libc::__errno_location() != libc::EBUSY {

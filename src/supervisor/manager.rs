@@ -60,7 +60,9 @@ impl Manager {
         spec: ManagerSpec,
         orphans: Option<Arc<Orphans>>,
     ) -> Result<Manager, Error> {
-        let watchdog = Watchdog::start().map_err(|source| Error::Manager {
+        // The command line's process is rmanager's own (it adopts orphans); a library's
+        // host stays in its cgroup.
+        let watchdog = Watchdog::start(orphans.is_some()).map_err(|source| Error::Manager {
             what: "cannot start the watchdog process",
             source,
         })?;

@@ -344,6 +344,37 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     found
 }
 
+/// Removes the cgroup of the rmanager with this pid, for a test that killed its watchdog,
+/// which would otherwise remove it: waits (boundedly) until it is empty first.
+pub fn remove_cgroup_of(manager: i32) {
+    let Some(parent) = std::fs::read_to_string(format!("/proc/{}/cgroup", std::process::id()))
+        .ok()
+        .and_then(|own| Some(own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned()))
+    else {
+        return;
+    };
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let Some(mount) = mountinfo.lines().find_map(|l| {
+        let (fields, fs_type) = l.split_once(" - ")?;
+        fs_type
+            .starts_with("cgroup2 ")
+            .then(|| fields.split(' ').nth(4).map(str::to_owned))?
+    }) else {
+        return;
+    };
+    let dir = Path::new(&mount).join(parent.trim_start_matches('/'));
+    let prefix = format!("rmanager-{manager}-");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let path = entry.path();
+            let start = Instant::now();
+            while std::fs::remove_dir(&path).is_err() && start.elapsed() < PATIENCE {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
 /// `stdout` less the one `rmanager: ready: ...` line it must hold.
 pub fn without_ready_line(stdout: &str) -> String {
     let (ready, rest): (Vec<&str>, Vec<&str>) = stdout

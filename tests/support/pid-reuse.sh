@@ -32,3 +32,9 @@ wait $manager
 for _ in $(seq 300); do kill -0 $service 2>/dev/null || break; sleep 0.05; done
 if kill -0 $victim 2>/dev/null; then echo "victim survived" > result; else echo "victim killed" > result; fi
 kill -9 $victim 2>/dev/null
+# The namespace ends with this shell, killing all in it: first let the watchdog remove
+# the environment's cgroup, which outlives the namespace.
+for _ in $(seq 100); do
+  grep -qx rmgr-watchdog /proc/[0-9]*/comm 2>/dev/null || break
+  sleep 0.05
+done
