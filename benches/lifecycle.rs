@@ -159,18 +159,7 @@ impl Bench {
                     parallel,
                     |tool| {
                         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-                        let processes = ports
-                            .iter()
-                            .map(|&port| {
-                                Process::service(&[
-                                    "--delay-ms",
-                                    "200",
-                                    "--listen",
-                                    &format!("127.0.0.1:{port}"),
-                                ])
-                                .http_check(port)
-                            })
-                            .collect();
+                        let processes = Process::slow_services(&ports);
                         let started = Instant::now();
                         let env = Env::launch(
                             tool,
@@ -216,18 +205,7 @@ impl Bench {
             false,
             |tool| {
                 let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-                let processes = ports
-                    .iter()
-                    .map(|&port| {
-                        Process::service(&[
-                            "--delay-ms",
-                            "200",
-                            "--listen",
-                            &format!("127.0.0.1:{port}"),
-                        ])
-                        .http_check(port)
-                    })
-                    .collect();
+                let processes = Process::slow_services(&ports);
                 let env = Env::launch(
                     tool,
                     Setup {
@@ -522,6 +500,17 @@ impl Process {
             args: args.iter().map(|a| a.to_string()).collect(),
             check_port: None,
         }
+    }
+
+    /// A service per port that listens there 200 ms after it starts, behind an http check.
+    fn slow_services(ports: &[u16]) -> Vec<Process> {
+        ports
+            .iter()
+            .map(|&port| {
+                let address = format!("127.0.0.1:{port}");
+                Process::service(&["--delay-ms", "200", "--listen", &address]).http_check(port)
+            })
+            .collect()
     }
 
     fn http_check(mut self, port: u16) -> Process {

@@ -391,22 +391,10 @@ fn a_process_that_daemonized_away_before_its_check_passed_is_not_ready() {
 /// Whether this machine lets a process make a cgroup below its own (root in a container,
 /// a delegated scope): probed the way rmanager does, by making one.
 fn cgroups_writable() -> bool {
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let Some(own) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
+    let Some(own) = support::own_cgroup_dir() else {
         return false;
     };
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let Some(mount) = mountinfo.lines().find_map(|l| {
-        let (fields, fs_type) = l.split_once(" - ")?;
-        fs_type
-            .starts_with("cgroup2 ")
-            .then(|| fields.split(' ').nth(4).map(str::to_owned))?
-    }) else {
-        return false;
-    };
-    let probe = Path::new(&mount)
-        .join(own.trim_start_matches('/'))
-        .join(format!("rmanager-test-probe-{}", std::process::id()));
+    let probe = own.join(format!("rmanager-test-probe-{}", std::process::id()));
     let made = std::fs::create_dir(&probe).is_ok();
     let _ = std::fs::remove_dir(&probe);
     made

@@ -344,25 +344,24 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     found
 }
 
-/// Removes the cgroup of the rmanager with this pid, for a test that killed its watchdog,
-/// which would otherwise remove it: waits (boundedly) until it is empty first.
-pub fn remove_cgroup_of(manager: i32) {
-    let Some(parent) = std::fs::read_to_string(format!("/proc/{}/cgroup", std::process::id()))
-        .ok()
-        .and_then(|own| Some(own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned()))
-    else {
-        return;
-    };
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let Some(mount) = mountinfo.lines().find_map(|l| {
+/// The directory of this test process's cgroup (v2), where rmanager makes its own.
+pub fn own_cgroup_dir() -> Option<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mountinfo.lines().find_map(|l| {
         let (fields, fs_type) = l.split_once(" - ")?;
         fs_type
             .starts_with("cgroup2 ")
             .then(|| fields.split(' ').nth(4).map(str::to_owned))?
-    }) else {
-        return;
-    };
-    let dir = Path::new(&mount).join(parent.trim_start_matches('/'));
+    })?;
+    Some(Path::new(&mount).join(own.trim_start_matches('/')))
+}
+
+/// Removes the cgroup of the rmanager with this pid, for a test that killed its watchdog,
+/// which would otherwise remove it: waits (boundedly) until it is empty first.
+pub fn remove_cgroup_of(manager: i32) {
+    let Some(dir) = own_cgroup_dir() else { return };
     let prefix = format!("rmanager-{manager}-");
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
