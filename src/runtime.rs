@@ -11,9 +11,27 @@ pub use async_std::task::JoinHandle;
 pub use async_std::{channel, fs, io, net};
 pub use signal_hook_async_std as signals;
 
-/// Runs `task` in the background, detached: it must report its own outcome.
+/// Runs `task` in the background, detached: it must report its own outcome. A panic in it
+/// (a bug) is said, not lost.
 pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
-    async_std::task::spawn(task);
+    use futures_lite::FutureExt;
+    async_std::task::spawn(async move {
+        if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+            crate::say!(
+                "internal error in a background task: {}",
+                panic_text(&*panic)
+            );
+        }
+    });
+}
+
+/// The words of a panic's payload.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
 }
 
 /// Runs `task` in the background; its handle awaits its output.

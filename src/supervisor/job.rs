@@ -18,7 +18,7 @@ use super::context::Context;
 use super::{ProcessState, RunState};
 use crate::error::Failure;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
-use crate::runtime::{self, JoinHandle};
+use crate::runtime::{self, JoinHandle, panic_text};
 use crate::verify::{self, Readiness};
 
 /// What the coordinator asks of a job.
@@ -101,15 +101,6 @@ pub(super) fn spawn(
         }
     });
     (commands, handle)
-}
-
-/// The words of a panic's payload.
-pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned())
 }
 
 struct Job {
