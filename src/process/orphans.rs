@@ -38,7 +38,7 @@ impl Orphans {
         let (kick, swept) = channel::bounded(1);
         crate::runtime::spawn(async move {
             while sigchld.next().await.is_some() {
-                sweep(&launcher::owned(), &kick);
+                sweep(&launcher::owned(), Some(&kick));
             }
         });
         Ok(Arc::new(Orphans { swept }))
@@ -54,8 +54,7 @@ impl Orphans {
             let killing = force.get().is_some() || Instant::now() >= deadline;
             let left = {
                 let owned = launcher::owned();
-                let (kick, _) = channel::bounded(1);
-                let left = sweep(&owned, &kick);
+                let left = sweep(&owned, None);
                 for &pid in &left {
                     if killing {
                         signal_with_group(pid, Signal::KILL);
@@ -89,8 +88,9 @@ impl Orphans {
 }
 
 /// Reaps the orphans that have ended and returns the live ones. Called with the launcher's
-/// lock held (`owned`), so that no owned child is taken for an orphan.
-fn sweep(owned: &HashSet<u32>, kick: &Sender<()>) -> Vec<u32> {
+/// lock held (`owned`), so that no owned child is taken for an orphan. `kick` hears of
+/// every orphan reaped (the SIGCHLD task tells a waiting `stop`).
+fn sweep(owned: &HashSet<u32>, kick: Option<&Sender<()>>) -> Vec<u32> {
     let mut live = Vec::new();
     for pid in linux::children() {
         if owned.contains(&pid) {
@@ -100,7 +100,9 @@ fn sweep(owned: &HashSet<u32>, kick: &Sender<()>) -> Vec<u32> {
             Some(stat) if !stat.zombie => live.push(pid),
             _ => {
                 let _ = linux::reap_pid(pid);
-                let _ = kick.try_send(());
+                if let Some(kick) = kick {
+                    let _ = kick.try_send(());
+                }
             }
         }
     }
