@@ -11,7 +11,6 @@
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -40,7 +39,10 @@ struct Watch {
     reply: channel::Sender<Probed>,
 }
 
-static QUEUE: OnceLock<Mutex<mpsc::Sender<Watch>>> = OnceLock::new();
+/// Watches handed to the prober thread, which is woken (unparked) for each: a park with a
+/// timeout is the cheapest sleep there is, and the thread sleeps thousands of times.
+static INCOMING: Mutex<Vec<Watch>> = Mutex::new(Vec::new());
+static THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
 
 /// Probes `addresses` (loopback ones) at once and then after each of `backoff`'s waits,
 /// until one accepts or `until` passes. Dropping the future ends the probing.
@@ -56,33 +58,34 @@ pub async fn until_open(addresses: &[SocketAddr], backoff: Backoff, until: Insta
         last: Vec::new(),
         reply,
     };
-    let queue = QUEUE.get_or_init(|| {
-        let (sender, watches) = mpsc::channel();
+    INCOMING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(watch);
+    let thread = THREAD.get_or_init(|| {
         std::thread::Builder::new()
             .name("rmanager-prober".to_owned())
-            .spawn(move || serve(watches))
-            .expect("a thread for the prober");
-        Mutex::new(sender)
+            .spawn(serve)
+            .expect("a thread for the prober")
+            .thread()
+            .clone()
     });
-    let sent = queue.lock().unwrap_or_else(|e| e.into_inner()).send(watch);
-    let failed = Probed {
+    thread.unpark();
+    answer.recv().await.unwrap_or(Probed {
         open: false,
         attempts: 0,
         last: Some("the prober thread is gone".to_owned()),
-    };
-    match sent {
-        Ok(()) => answer.recv().await.unwrap_or(failed),
-        Err(_) => failed,
-    }
+    })
 }
 
 /// The prober thread: probe what is due, answer what is settled, sleep until the next.
-fn serve(incoming: mpsc::Receiver<Watch>) {
+fn serve() {
     let diag = Diag::open()
         .inspect_err(|e| log::debug!("no sock_diag ({e}); checks probe by connecting"))
         .ok();
     let mut watches: Vec<Watch> = Vec::new();
     loop {
+        watches.append(&mut INCOMING.lock().unwrap_or_else(|e| e.into_inner()));
         let now = Instant::now();
         watches.retain_mut(|watch| {
             if watch.reply.is_closed() {
@@ -105,15 +108,10 @@ fn serve(incoming: mpsc::Receiver<Watch>) {
             watch.next = (Instant::now() + watch.backoff.next_delay()).min(watch.until);
             true
         });
-        let next = watches.iter().map(|w| w.next).min();
-        let received = match next {
-            None => incoming.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(next) => incoming.recv_timeout(next.saturating_duration_since(Instant::now())),
-        };
-        match received {
-            Ok(watch) => watches.push(watch),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        // Woken early by a new watch (or spuriously): the loop looks again.
+        match watches.iter().map(|w| w.next).min() {
+            None => std::thread::park(),
+            Some(next) => std::thread::park_timeout(next.saturating_duration_since(Instant::now())),
         }
     }
 }
