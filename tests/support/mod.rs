@@ -366,10 +366,9 @@ pub fn remove_cgroup_of(manager: i32) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             let path = entry.path();
-            let start = Instant::now();
-            while std::fs::remove_dir(&path).is_err() && start.elapsed() < PATIENCE {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_until("the cgroup to empty", PATIENCE, || {
+                std::fs::remove_dir(&path).is_ok()
+            });
         }
     }
 }
