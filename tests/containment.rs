@@ -204,7 +204,8 @@ fn a_spawn_fails_visibly_when_the_watchdog_is_gone() {
     );
     let mut manager = Manager::start(dir.path(), &[]);
     let api = api_port(&mut manager);
-    manager.number_after("pid ");
+    // Restarts wait for the environment to be running (409 before).
+    manager.lines_starting(&["pid ", "rmanager: ready: "]);
     let watchdog = *descendants(manager.pid())
         .iter()
         .find(|&&p| process_name(p).as_deref() == Some("rmgr-watchdog"))
