@@ -191,7 +191,6 @@ fn children_die_with_rmanager_even_without_the_watchdog() {
     kill(watchdog, libc::SIGKILL);
     manager.signal(libc::SIGKILL);
     gone("the service", &[web]);
-    support::remove_cgroup_of(manager.pid());
 }
 
 #[test]
@@ -216,9 +215,7 @@ fn a_spawn_fails_visibly_when_the_watchdog_is_gone() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("the watchdog process is gone"), "{body}");
     manager.signal(libc::SIGTERM);
-    let pid = manager.pid();
     assert_eq!(manager.finish().code, 0);
-    support::remove_cgroup_of(pid);
 }
 
 #[test]

@@ -281,6 +281,8 @@ impl Drop for Manager {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Also when the test failed half-way, after killing the watchdog.
+        remove_cgroup_of(self.pid());
     }
 }
 
@@ -358,16 +360,17 @@ pub fn own_cgroup_dir() -> Option<PathBuf> {
     Some(Path::new(&mount).join(own.trim_start_matches('/')))
 }
 
-/// Removes the cgroup of the rmanager with this pid, for a test that killed its watchdog,
-/// which would otherwise remove it: waits (boundedly) until it is empty first.
+/// Removes the cgroup of the rmanager with this pid, should its watchdog not have (a test
+/// killed it): waits (boundedly) until it is empty first.
 pub fn remove_cgroup_of(manager: i32) {
     let Some(dir) = own_cgroup_dir() else { return };
     let prefix = format!("rmanager-{manager}-");
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             let path = entry.path();
+            // Gone already is as good: the watchdog may have removed it.
             wait_until("the cgroup to empty", PATIENCE, || {
-                std::fs::remove_dir(&path).is_ok()
+                std::fs::remove_dir(&path).is_ok() || !path.exists()
             });
         }
     }
