@@ -58,6 +58,11 @@ impl Api {
 }
 
 impl Client {
+    /// The port the API listens on.
+    fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
     fn call(
         &self,
         method: surf::http::Method,
@@ -320,7 +325,7 @@ fn host_origin_and_token_are_checked() {
         "",
         r#""a": {"executable": "sleep", "arguments": ["600"]}"#,
     );
-    let port = api.base.rsplit(':').next().unwrap().to_owned();
+    let port = api.port();
     let get = |headers: &[(&str, &str)]| api.call(surf::http::Method::Get, "/", headers).0;
     assert_eq!(get(&[("Host", "attacker.example:80")]), 403);
     assert_eq!(get(&[("Host", &format!("attacker.example:{port}"))]), 403);
@@ -384,7 +389,7 @@ fn conflicting_host_or_length_headers_are_refused() {
         "",
         r#""a": {"executable": "sleep", "arguments": ["600"]}"#,
     );
-    let port: u16 = api.base.rsplit(':').next().unwrap().parse().unwrap();
+    let port = api.port();
     for extra in [
         format!("Host: 127.0.0.1:{port}\r\nHost: localhost:{port}"),
         format!("Host: 127.0.0.1:{port}\r\nContent-Length: 0\r\nContent-Length: 5"),
@@ -480,7 +485,7 @@ fn slow_and_flooding_clients_cannot_lock_the_api() {
         .current_dir(dir.path())
         .start();
     let api = Api::attach(manager);
-    let port: u16 = api.base.rsplit(':').next().unwrap().parse().unwrap();
+    let port = api.port();
     let head = format!(
         "POST /restart/1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 1000000\r\n\r\n"
     );

@@ -178,8 +178,8 @@ impl Job {
         let cx = self.cx.clone();
         let spec = &cx.spec.processes[self.index];
         let up = async {
-            if let Some(target) = spec.verifier.as_ref().and_then(verify::loopback_target) {
-                if verify::answers(&target).await {
+            if let Some(verifier) = &spec.verifier {
+                if let Some(target) = verify::already_answering(verifier).await {
                     crate::say!(
                         "warning: something already listens on {target}, which {}'s check \
                          tries: the check may pass against it instead",

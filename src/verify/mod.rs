@@ -17,6 +17,6 @@ pub use exited::ExitedVerifier;
 pub use file::FileCheck;
 pub use http::HttpOkVerifier;
 pub use log::LogCheck;
-pub use net::{answers, loopback_target};
+pub use net::already_answering;
 pub use tcp::TcpCheck;
 pub use verifier::{Readiness, Reporter, for_spec, seconds as seconds_text};

@@ -38,15 +38,26 @@ pub async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, String> {
     for address in addresses {
         match TcpStream::connect(address).await {
             Ok(stream) => return Ok(stream),
-            // The address is news only when there were several.
-            Err(e) if addresses.len() == 1 => failures.push(reason(&e)),
-            Err(e) => failures.push(format!("{address}: {}", reason(&e))),
+            Err(e) => failures.push((*address, reason(&e))),
         }
     }
     if failures.is_empty() {
         return Err("the host name resolves to no address".to_owned());
     }
-    Err(failures.join("; "))
+    Err(per_address(&failures))
+}
+
+/// Why each address failed, as a message says it: the address is news only when there
+/// were several.
+pub fn per_address(failures: &[(SocketAddr, String)]) -> String {
+    match failures {
+        [(_, why)] => why.clone(),
+        all => all
+            .iter()
+            .map(|(address, why)| format!("{address}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
 }
 
 /// An I/O error in the words of a message: "connection refused", not
@@ -71,8 +82,9 @@ pub async fn loopback_addresses(host: &str, port: u16) -> Option<Vec<SocketAddr>
     }
 }
 
-/// Where a tcp or http check connects, when that is a loopback address: `host:port`.
-pub fn loopback_target(spec: &VerifierSpec) -> Option<String> {
+/// The loopback `host:port` a tcp or http check tries, when something accepts
+/// connections there already (before its process has started).
+pub async fn already_answering(spec: &VerifierSpec) -> Option<String> {
     let (host, port) = match spec {
         VerifierSpec::Tcp { host, port, .. } => (host.clone(), *port),
         VerifierSpec::HttpOk { url, .. } => {
@@ -84,25 +96,14 @@ pub fn loopback_target(spec: &VerifierSpec) -> Option<String> {
         }
         _ => return None,
     };
-    let loopback = is_localhost(&host) || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    loopback.then(|| match host.contains(':') {
-        true => format!("[{host}]:{port}"),
-        false => format!("{host}:{port}"),
-    })
-}
-
-/// Whether something accepts connections at `target` (from [`loopback_target`]) now.
-pub async fn answers(target: &str) -> bool {
-    let Some((host, port)) = target.rsplit_once(':') else {
-        return false;
-    };
-    let Ok(port) = port.parse() else { return false };
-    let Ok(addresses) = resolve(host.trim_matches(['[', ']']), port).await else {
-        return false;
-    };
+    let addresses = loopback_addresses(&host, port).await?;
     addresses
         .iter()
         .any(|address| matches!(probe(address), Probe::Open))
+        .then(|| match host.contains(':') {
+            true => format!("[{host}]:{port}"),
+            false => format!("{host}:{port}"),
+        })
 }
 
 /// What a non-blocking connect says at once.
@@ -156,10 +157,9 @@ pub fn refused_at_once(addresses: &[SocketAddr]) -> Option<String> {
     let mut failures = Vec::new();
     for address in addresses {
         match probe(address) {
-            Probe::Refused(why) if addresses.len() == 1 => failures.push(reason(&why.into())),
-            Probe::Refused(why) => failures.push(format!("{address}: {}", reason(&why.into()))),
+            Probe::Refused(why) => failures.push((*address, reason(&why.into()))),
             Probe::Open | Probe::Unknown => return None,
         }
     }
-    (!failures.is_empty()).then(|| failures.join("; "))
+    (!failures.is_empty()).then(|| per_address(&failures))
 }

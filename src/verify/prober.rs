@@ -14,7 +14,7 @@ use std::os::fd::OwnedFd;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use super::net::{Probe, probe, reason};
+use super::net::{Probe, per_address, probe, reason};
 use super::verifier::Backoff;
 use crate::runtime::channel;
 
@@ -136,18 +136,17 @@ fn attempt(watch: &mut Watch, diag: Option<&Diag>) -> bool {
 
 /// Why the last attempt failed, as [`super::net::connect`] words it.
 fn words(last: &[(SocketAddr, Probe)]) -> String {
-    let one = |probe: &Probe| match probe {
-        Probe::Refused(why) => reason(&(*why).into()),
-        Probe::Open | Probe::Unknown => "no answer yet".to_owned(),
-    };
-    match last {
-        [(_, probe)] => one(probe),
-        all => all
-            .iter()
-            .map(|(address, probe)| format!("{address}: {}", one(probe)))
-            .collect::<Vec<_>>()
-            .join("; "),
-    }
+    let failures: Vec<(SocketAddr, String)> = last
+        .iter()
+        .map(|(address, probe)| {
+            let why = match probe {
+                Probe::Refused(why) => reason(&(*why).into()),
+                Probe::Open | Probe::Unknown => "no answer yet".to_owned(),
+            };
+            (*address, why)
+        })
+        .collect();
+    per_address(&failures)
 }
 
 /// A netlink socket for `sock_diag` (what `ss` uses): whether a TCP listener takes
