@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::environment::Environment;
 use crate::error::{Error, exit_code};
-use crate::process::{Child, ProcessEnd};
+use crate::process::{Child, Command, ProcessEnd};
 use crate::spec::ManagerSpec;
 
 /// Runs COMMAND once every process is ready; returns its exit code (128+N when signal N
@@ -30,7 +30,7 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
         return exit_code::OK;
     };
     // It stays in rmanager's process group, so it owns the terminal as rmanager does.
-    let mut child = std::process::Command::new(program);
+    let mut child = Command::new(program);
     child.args(args);
     if let Some(url) = environment.url() {
         child.env("RMANAGER_URL", url);

@@ -101,15 +101,6 @@ impl Command {
             Command::Shell { line, .. } => line.clone(),
         }
     }
-
-    pub fn to_std(&self) -> std::process::Command {
-        let mut command = std::process::Command::new(self.program());
-        match self {
-            Command::Direct { args, .. } => command.args(args),
-            Command::Shell { line, .. } => command.arg("-c").arg(line),
-        };
-        command
-    }
 }
 
 /// A script whose exported variables are added to a process's environment.

@@ -203,6 +203,27 @@ fn fixture_mode_never_runs_the_command_when_setup_fails() {
 }
 
 #[test]
+fn fixture_mode_exits_127_or_126_when_the_command_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"setup": {"executable": "true"}}}"#,
+    );
+    write(dir.path(), "not-executable.sh", "echo hi\n");
+    for (command, code) in [("no-such-command", 127), ("./not-executable.sh", 126)] {
+        let run = run_in(dir.path(), &["--", command]);
+        assert_eq!(run.code, code, "{}", run.stderr);
+        assert!(
+            run.stdout
+                .contains(&format!("rmanager: cannot run {command}: ")),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
 fn fixture_mode_passes_sigterm_to_the_command_then_shuts_down() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

@@ -193,3 +193,71 @@ fn a_second_sigint_kills_everything_at_once() {
         pids.iter().all(|&p| !alive(p))
     });
 }
+
+#[test]
+fn a_program_that_cannot_run_is_a_setup_failure_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "not-executable.sh", "echo hi\n");
+    for (executable, reason) in [
+        ("no-such-program", "No such file or directory"),
+        ("./not-executable.sh", "Permission denied"),
+    ] {
+        write(
+            dir.path(),
+            "rmanager.json",
+            format!(r#"{{"processes": {{"a": {{"executable": "{executable}"}}}}}}"#),
+        );
+        let run = run_in(dir.path(), &[]);
+        assert_eq!(run.code, 5, "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with(&format!(
+                "rmanager: setup failed: a: cannot run {executable}: {reason}"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// A process's ignored and blocked signals, as /proc shows them (hex bit masks).
+fn signal_masks(status: &str) -> (u64, u64) {
+    let mask = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    (mask("SigIgn:"), mask("SigBlk:"))
+}
+
+#[test]
+fn children_start_with_no_signal_blocked_and_none_of_rmanagers_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"a": {"executable": "cat", "arguments": ["/proc/self/status"],
+                                "options": {"redirect_output": "status"}}}}"#,
+    );
+    let run = run_in(dir.path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (ignored, blocked) =
+        signal_masks(&std::fs::read_to_string(dir.path().join("status")).unwrap());
+    assert_eq!(blocked, 0, "no signal is blocked");
+    // What rmanager handles (and SIGPIPE, which Rust programs ignore) is default for its
+    // children; what this test was started with ignoring may stay ignored.
+    let (ours, _) = signal_masks(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let handled = [
+        libc::SIGPIPE,
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGQUIT,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGCHLD,
+    ]
+    .iter()
+    .fold(0u64, |mask, s| mask | 1 << (s - 1));
+    assert_eq!(ignored & handled, 0, "ignored: {ignored:x}");
+    assert_eq!(ignored, ours & !handled);
+}

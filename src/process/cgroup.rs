@@ -76,7 +76,7 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The descriptor a child writes "0" into, between fork and exec, to join; None when
+    /// The descriptor a child writes "0" into, between clone and exec, to join; None when
     /// children are born inside.
     pub(super) fn procs_fd(&self) -> Option<libc::c_int> {
         (!self.holds_us).then(|| self.procs.as_raw_fd())

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use async_io::Async;
 
 use super::linux::{self, Signal};
-use super::{Watchdog, launcher};
+use super::spawn::{Pipes, Spawned};
+use super::{Command, Watchdog, launcher};
 use crate::latch::Latch;
 
 /// How a process ended.
@@ -52,15 +53,13 @@ pub struct Child {
 impl Child {
     /// Starts `command` (see `launcher`) and begins to await its end.
     pub async fn spawn(
-        command: std::process::Command,
+        command: Command,
         watchdog: Option<&Watchdog>,
-    ) -> io::Result<(Child, std::process::Child)> {
-        let child = launcher::spawn(command, watchdog).await?;
-        let pid = child.id();
-        // Not reaped by anyone (std never reaps unless asked; the orphan reaper skips
-        // owned children), so the pid still names our child here.
-        let pidfd = match linux::pidfd(pid).and_then(Async::new) {
+    ) -> io::Result<(Child, Pipes)> {
+        let Spawned { pid, pidfd, pipes } = launcher::spawn(command, watchdog).await?;
+        let pidfd = match Async::new(pidfd) {
             Ok(pidfd) => Arc::new(pidfd),
+            // Unreaped, so the pid still names our child.
             Err(e) => {
                 let _ = linux::signal_process(pid, Signal::KILL);
                 let _ = linux::reap_pid(pid);
@@ -92,7 +91,7 @@ impl Child {
                 end,
                 reaped: Arc::new(Mutex::new(false)),
             },
-            child,
+            pipes,
         ))
     }
 

@@ -11,7 +11,6 @@
 
 use std::future::Future;
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -20,9 +19,10 @@ use std::time::Duration;
 use async_io::Async;
 use futures_lite::future;
 
-use super::Watchdog;
 use super::child::{Child, ProcessEnd};
 use super::linux::{self, Signal};
+use super::spawn::Pipes;
+use super::{Command, Stdio, Watchdog};
 use crate::latch::Latch;
 
 /// How a group was stopped.
@@ -59,9 +59,9 @@ pub struct ProcessGroup {
 impl ProcessGroup {
     /// Starts `command` as the leader of a new group, recorded by `watchdog` when given.
     pub async fn spawn(
-        command: std::process::Command,
+        command: Command,
         watchdog: Option<Arc<Watchdog>>,
-    ) -> io::Result<(ProcessGroup, std::process::Child)> {
+    ) -> io::Result<(ProcessGroup, Pipes)> {
         // On a task of its own, so that a caller that gives up (a shutdown, a check attempt
         // cut short) cannot cut a spawn in half: a group nobody received is dropped, which
         // kills it, and its watch task still reaps it.
@@ -76,11 +76,11 @@ impl ProcessGroup {
     }
 
     async fn spawn_now(
-        mut command: std::process::Command,
+        mut command: Command,
         watchdog: Option<Arc<Watchdog>>,
-    ) -> io::Result<(ProcessGroup, std::process::Child)> {
-        command.process_group(0);
-        let (leader, child) = Child::spawn(command, watchdog.as_deref()).await?;
+    ) -> io::Result<(ProcessGroup, Pipes)> {
+        command.new_group = true;
+        let (leader, pipes) = Child::spawn(command, watchdog.as_deref()).await?;
         let leader = Arc::new(leader);
         let empty = Arc::new(Latch::new());
         let (nudge, nudged) = crate::runtime::channel::bounded(1);
@@ -91,7 +91,7 @@ impl ProcessGroup {
                 empty,
                 nudge,
             },
-            child,
+            pipes,
         ))
     }
 
@@ -275,16 +275,15 @@ const KEEP: usize = 1 << 20;
 /// empty). What it left running in its group is killed when it ends: it may hold the
 /// pipes open. Dropping the future kills the group.
 pub async fn run_to_end(
-    mut command: std::process::Command,
+    mut command: Command,
     watchdog: Option<Arc<Watchdog>>,
 ) -> io::Result<Finished> {
-    use std::process::Stdio;
     command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let (group, mut child) = ProcessGroup::spawn(command, watchdog).await?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Piped)
+        .stderr(Stdio::Piped);
+    let (group, pipes) = ProcessGroup::spawn(command, watchdog).await?;
+    let (Some(stdout), Some(stderr)) = (pipes.stdout, pipes.stderr) else {
         return Err(io::Error::other("no pipes to the child"));
     };
     let (stdout, stderr) = (Async::new(stdout)?, Async::new(stderr)?);

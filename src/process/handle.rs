@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use regex::Regex;
 
 use super::group::{ProcessGroup, Stop};
 use super::output::{self, OutputWatch, Sink};
-use super::{ProcessEnd, Watchdog};
+use super::{Command, ProcessEnd, Stdio, Watchdog};
 use crate::latch::Latch;
 use crate::spec::{EnvironmentFile, Output, ProcessSpec, VerifierSpec};
 
@@ -82,7 +81,7 @@ impl ProcessHandle {
             Some(file) => Some(source_environment(file, watchdog.clone()).await?),
             None => None,
         };
-        let mut command = spec.command.to_std();
+        let mut command = Command::from(&spec.command);
         if let Some(dir) = &spec.working_directory {
             command.current_dir(dir);
         }
@@ -108,7 +107,7 @@ impl ProcessHandle {
             _ => None,
         };
         let (stdout, stderr) = match pattern {
-            Some(_) => (Stdio::piped(), Stdio::piped()),
+            Some(_) => (Stdio::Piped, Stdio::Piped),
             None => output_stdio(&spec.output).map_err(output_error)?,
         };
         let sink = match (&pattern, &spec.output) {
@@ -116,14 +115,14 @@ impl ProcessHandle {
             (Some(_), Output::Inherit) => Sink::Stdout,
             _ => Sink::Nowhere,
         };
-        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-        let (group, mut child) = ProcessGroup::spawn(command, watchdog.clone())
+        command.stdin(Stdio::Null).stdout(stdout).stderr(stderr);
+        let (group, pipes) = ProcessGroup::spawn(command, watchdog.clone())
             .await
             .map_err(|source| SpawnError::Spawn {
                 program: program.to_owned(),
                 source,
             })?;
-        let output = match (pattern, child.stdout.take(), child.stderr.take()) {
+        let output = match (pattern, pipes.stdout, pipes.stderr) {
             (Some(pattern), Some(out), Some(err)) => {
                 let streams = Async::new(out).and_then(|out| Ok((out, Async::new(err)?)));
                 let (out, err) = streams.map_err(output_error)?;
@@ -206,11 +205,11 @@ fn output_stdio(output: &Output) -> io::Result<(Stdio, Stdio)> {
         // Both streams to rmanager's stdout, as pymanager does.
         Output::Inherit => {
             let stdout = io::stdout();
-            let duplicate = || stdout.as_fd().try_clone_to_owned().map(Stdio::from);
+            let duplicate = || stdout.as_fd().try_clone_to_owned().map(Stdio::Fd);
             Ok((duplicate()?, duplicate()?))
         }
         // Not a pipe nobody reads (pymanager's choice, which blocks a chatty child forever).
-        Output::Suppress => Ok((Stdio::null(), Stdio::null())),
+        Output::Suppress => Ok((Stdio::Null, Stdio::Null)),
         Output::File(path) => {
             let file = File::create(path)?;
             Ok((Stdio::from(file.try_clone()?), Stdio::from(file)))
@@ -237,7 +236,7 @@ async fn source_environment(
     } else {
         file.path.clone()
     };
-    let mut command = std::process::Command::new(&file.shell);
+    let mut command = Command::new(&file.shell);
     command
         .args(["-c", ". \"$1\" && env -0", "rmanager-environment"])
         .arg(&path);

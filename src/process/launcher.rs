@@ -1,7 +1,7 @@
 //! The one place that starts child processes.
 //!
 //! Every spawn runs on one thread that lives as long as rmanager, because
-//! PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process:
+//! PR_SET_PDEATHSIG fires when the *thread* that cloned the child exits, not the process:
 //! spawned from async-std's blocking pool, whose threads come and go, a child would be
 //! killed at random. From this thread, each direct child is SIGKILLed by the kernel the
 //! moment rmanager dies, however it dies, whether or not the watchdog is alive.
@@ -11,16 +11,15 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::sync::mpsc;
 use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 
 use crate::runtime::channel;
 
-use super::Watchdog;
+use super::spawn::{self, Spawned};
+use super::{Command, Watchdog};
 
-type Reply = channel::Sender<io::Result<std::process::Child>>;
+type Reply = channel::Sender<io::Result<Spawned>>;
 
 /// The launcher thread's queue.
 static QUEUE: OnceLock<Mutex<mpsc::Sender<(Command, Reply)>>> = OnceLock::new();
@@ -49,36 +48,13 @@ pub(super) fn release(pid: u32) {
 pub(super) async fn spawn(
     mut command: Command,
     watchdog: Option<&Watchdog>,
-) -> io::Result<std::process::Child> {
-    let parent = std::process::id();
-    // SAFETY: runs in the child between fork and exec and makes only system calls.
-    unsafe {
-        command.pre_exec(move || {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-            // rmanager may have died before the line above: then nothing would kill us.
-            // (No allocation here: only the errno reaches the parent.)
-            if rustix::process::getppid().map(|p| p.as_raw_pid() as u32) != Some(parent) {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
+) -> io::Result<Spawned> {
     let registration = watchdog.map(|w| w.register(&mut command));
     let queue = QUEUE.get_or_init(|| {
         let (sender, requests) = mpsc::channel::<(Command, Reply)>();
         std::thread::Builder::new()
             .name("rmanager-launcher".to_owned())
-            .spawn(move || {
-                for (mut command, reply) in requests {
-                    let mut owned = owned();
-                    let result = command.spawn();
-                    if let Ok(child) = &result {
-                        owned.insert(child.id());
-                    }
-                    drop(owned);
-                    let _ = reply.try_send(result);
-                }
-            })
+            .spawn(move || launcher(requests))
             .expect("a thread for the launcher");
         Mutex::new(sender)
     });
@@ -105,5 +81,26 @@ pub(super) async fn spawn(
             })
         }
         (result, ..) => result,
+    }
+}
+
+/// The launcher thread: spawns each command it is sent, with every signal blocked (as
+/// `spawn::spawn` requires; signals go to rmanager's other threads).
+fn launcher(requests: mpsc::Receiver<(Command, Reply)>) {
+    // SAFETY: changes this thread's own signal mask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+    let mut stack = vec![0u8; spawn::STACK];
+    for (command, reply) in requests {
+        let mut owned = owned();
+        let result = spawn::spawn(&command, &mut stack);
+        if let Ok(child) = &result {
+            owned.insert(child.pid);
+        }
+        drop(owned);
+        let _ = reply.try_send(result);
     }
 }

@@ -7,15 +7,18 @@
 
 mod cgroup;
 mod child;
+mod command;
 mod group;
 mod handle;
 mod launcher;
 mod linux;
 mod orphans;
 mod output;
+mod spawn;
 mod watchdog;
 
 pub use child::{Child, ProcessEnd};
+pub use command::{Command, Stdio};
 pub use group::{Stop, run_to_end};
 pub use handle::{ProcessHandle, SpawnError};
 pub use linux::Signal;

@@ -21,7 +21,6 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use super::cgroup::Cgroup;
@@ -51,6 +50,50 @@ pub struct Watchdog {
 /// A spawn's record, to cancel should the spawn fail after the child recorded itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Registration(i32);
+
+/// What a child does for the watchdog before it runs its program (see `register`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Record {
+    socket: libc::c_int,
+    sequence: i32,
+    /// The cgroup's `cgroup.procs`, when children must join it one by one.
+    cgroup: Option<libc::c_int>,
+}
+
+impl Record {
+    /// Joins the environment's cgroup (first, so that nothing the child starts is
+    /// outside) and records the child's group. Runs in the child between clone and exec:
+    /// system calls only. Returns the errno of the step that failed.
+    pub(super) fn announce(&self) -> Result<(), libc::c_int> {
+        let errno = || {
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO)
+        };
+        // SAFETY: writes and sends from buffers on this stack to descriptors that stay
+        // open while the child is set up.
+        unsafe {
+            if let Some(procs) = self.cgroup {
+                if libc::write(procs, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(errno());
+                }
+            }
+            let record = encode(ADD, self.sequence, libc::getpid());
+            // MSG_NOSIGNAL: a dead watchdog fails the spawn visibly (EPIPE) instead of
+            // killing the child with SIGPIPE while rmanager believes it started.
+            let sent = libc::send(
+                self.socket,
+                record.as_ptr().cast(),
+                record.len(),
+                libc::MSG_NOSIGNAL,
+            );
+            if sent != record.len() as isize {
+                return Err(errno());
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Watchdog {
     /// Starts the watchdog. With `move_in`, rmanager moves into the environment's cgroup
@@ -106,33 +149,13 @@ impl Watchdog {
     /// Makes a child started from `command` record its own group before it runs its
     /// program. Recording it from rmanager after spawn() returned would leave a window in
     /// which a SIGKILL to rmanager orphans a child that is already running.
-    pub(super) fn register(&self, command: &mut std::process::Command) -> Registration {
+    pub(super) fn register(&self, command: &mut super::Command) -> Registration {
         let sequence = self.next.fetch_add(1, Ordering::Relaxed);
-        let Some(socket) = &self.socket else {
-            return Registration(sequence);
-        };
-        let fd = socket.as_raw_fd();
-        let cgroup = self.cgroup.as_ref().and_then(Cgroup::procs_fd);
-        // SAFETY: runs in the child between fork and exec, calling only write, getpid and
-        // send.
-        unsafe {
-            command.pre_exec(move || {
-                // Into the environment's cgroup first, so that nothing it starts is outside.
-                if let Some(procs) = cgroup {
-                    if libc::write(procs, b"0".as_ptr().cast(), 1) != 1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                let record = encode(ADD, sequence, libc::getpid());
-                // MSG_NOSIGNAL: a dead watchdog fails the spawn visibly (EPIPE) instead of
-                // killing the child with SIGPIPE while rmanager believes it started.
-                let sent = libc::send(fd, record.as_ptr().cast(), record.len(), libc::MSG_NOSIGNAL);
-                if sent != record.len() as isize {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        command.record = self.socket.as_ref().map(|socket| Record {
+            socket: socket.as_raw_fd(),
+            sequence,
+            cgroup: self.cgroup.as_ref().and_then(Cgroup::procs_fd),
+        });
         Registration(sequence)
     }
 

@@ -1,9 +1,8 @@
-use std::process::Stdio;
 use std::time::Duration;
 
 use super::net::reason;
 use super::verifier::{Check, Reporter, Timing, Verifier, poll};
-use crate::process::{ProcessEnd, ProcessHandle, run_to_end};
+use crate::process::{self, ProcessEnd, ProcessHandle, run_to_end};
 use crate::spec::Command;
 
 /// The shortest wait between attempts: each one spawns a process.
@@ -40,8 +39,7 @@ impl Verifier for CommandCheck {
 impl CommandCheck {
     async fn attempt(&self, process: &ProcessHandle) -> Result<(), String> {
         let program = self.command.program();
-        let mut command = self.command.to_std();
-        command.stdin(Stdio::null());
+        let command = process::Command::from(&self.command);
         // An attempt cut short by `interval` drops this future, and with it the attempt's
         // group, which is then killed (and reaped once it has gone).
         let finished = run_to_end(command, process.watchdog().cloned())
