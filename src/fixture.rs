@@ -12,7 +12,10 @@ use crate::spec::ManagerSpec;
 
 /// Runs COMMAND once every process is ready; returns its exit code (128+N when signal N
 /// killed it). A setup failure is an error, and COMMAND never runs.
-pub async fn run(spec: ManagerSpec, command: &[String]) -> Result<u8, Error> {
+pub async fn run(mut spec: ManagerSpec, command: &[String]) -> Result<u8, Error> {
+    // The environment lives as long as COMMAND: setup steps that end on their own must not
+    // end it, and with it COMMAND, which the shutdown's sweep of the cgroup would kill.
+    spec.keep_alive = true;
     let environment = Environment::start(spec).await?;
     if let Err(error) = environment.manager().ready().await {
         // The shutdown is under way already; report once it is done.

@@ -203,6 +203,21 @@ fn fixture_mode_never_runs_the_command_when_setup_fails() {
 }
 
 #[test]
+fn fixture_mode_outlives_setup_steps_that_end_on_their_own() {
+    // Without keep_alive, an environment of one-shot steps ends once they have; COMMAND,
+    // and what it starts, still runs to its end.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"setup": {"executable": "true"}}}"#,
+    );
+    let run = run_in(dir.path(), &["--", "sh", "-c", "sleep 0.5; echo finished"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("finished\n"), "{}", run.stdout);
+}
+
+#[test]
 fn fixture_mode_exits_127_or_126_when_the_command_cannot_run() {
     let dir = tempfile::tempdir().unwrap();
     write(
