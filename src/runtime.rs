@@ -51,6 +51,18 @@ pub async fn timeout<T>(limit: Duration, future: impl Future<Output = T>) -> Opt
 }
 
 /// Runs a future to completion on the current thread: the command line's entry point.
+///
+/// The command line runs its tasks on one thread (ASYNC_STD_THREAD_COUNT still decides
+/// when set): rmanager's tasks wait far more than they compute, and with a second thread
+/// most hand-offs wake it for nothing, each wake-up tens of microseconds of CPU (a fifth
+/// of the manager's CPU while 50 services start one after another). A library leaves its
+/// host's runtime as the host configured it.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+    async_global_executor::init_with_config(
+        async_global_executor::GlobalExecutorConfig::default()
+            .with_env_var("ASYNC_STD_THREAD_COUNT")
+            .with_min_threads(1)
+            .with_thread_name_fn(|| "async-std/runtime".to_owned()),
+    );
     async_std::task::block_on(future)
 }
