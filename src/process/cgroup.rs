@@ -187,6 +187,22 @@ impl Cgroup {
         }
     }
 
+    /// Every process in the cgroup and the cgroups below it (a nested rmanager's).
+    pub(super) fn pids(&self) -> Vec<u32> {
+        fn collect(dir: &Path, pids: &mut Vec<u32>) {
+            let listed = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(listed.lines().filter_map(|l| l.parse::<u32>().ok()));
+            for child in fs::read_dir(dir).into_iter().flatten().flatten() {
+                if child.file_type().is_ok_and(|t| t.is_dir()) {
+                    collect(&child.path(), pids);
+                }
+            }
+        }
+        let mut pids = Vec::new();
+        collect(&self.dir, &mut pids);
+        pids
+    }
+
     /// Whether `pid` is in this cgroup now.
     fn contains(&self, pid: u32) -> bool {
         let Some(name) = self.dir.file_name().and_then(|n| n.to_str()) else {

@@ -50,6 +50,7 @@ const SETTLE: [Duration; 4] = [
 /// A running (or ended) process group and its leader.
 pub struct ProcessGroup {
     leader: Arc<Child>,
+    watchdog: Option<Arc<Watchdog>>,
     /// Set, with the leader's end, once the group is empty and the leader reaped.
     empty: Arc<Latch<ProcessEnd>>,
     /// Tells the watch task that a signal went out: look at the members again soon.
@@ -84,10 +85,16 @@ impl ProcessGroup {
         let leader = Arc::new(leader);
         let empty = Arc::new(Latch::new());
         let (nudge, nudged) = crate::runtime::channel::bounded(1);
-        crate::runtime::spawn(watch(leader.clone(), empty.clone(), nudged, watchdog));
+        crate::runtime::spawn(watch(
+            leader.clone(),
+            empty.clone(),
+            nudged,
+            watchdog.clone(),
+        ));
         Ok((
             ProcessGroup {
                 leader,
+                watchdog,
                 empty,
                 nudge,
             },
@@ -118,6 +125,11 @@ impl ProcessGroup {
     /// Waits until the whole group has gone; returns how the leader ended.
     pub async fn wait_empty(&self) -> ProcessEnd {
         self.empty.wait().await
+    }
+
+    /// The live members, leader included while it lives.
+    pub fn members(&self) -> Vec<linux::Stat> {
+        members_of(self.pgid(), self.watchdog.as_deref())
     }
 
     /// Signals every member, unless the group has emptied (its id may be reused then).
@@ -161,7 +173,8 @@ impl ProcessGroup {
             None => return Stop::Graceful,
             Some(true) => Stop::Forced,
             Some(false) => Stop::AfterGrace {
-                killed: linux::group_members(self.pgid())
+                killed: self
+                    .members()
                     .into_iter()
                     .map(|m| format!("{} ({})", m.name, m.pid))
                     .collect(),
@@ -195,7 +208,7 @@ async fn watch(
     let pgid = leader.pid();
     let mut settle = SETTLE.iter();
     loop {
-        let left = members(pgid);
+        let left = member_pidfds(pgid, watchdog.as_deref());
         if left.is_empty() {
             break;
         }
@@ -229,9 +242,15 @@ async fn watch(
     empty.set(end);
 }
 
+/// The live members of group `pgid`, looked for in the environment's cgroup when it has
+/// one.
+fn members_of(pgid: u32, watchdog: Option<&Watchdog>) -> Vec<linux::Stat> {
+    linux::group_members(pgid, watchdog.and_then(Watchdog::environment_pids))
+}
+
 /// A pidfd for each live member of the group (the leader has ended by now).
-fn members(pgid: u32) -> Vec<Async<std::os::fd::OwnedFd>> {
-    linux::group_members(pgid)
+fn member_pidfds(pgid: u32, watchdog: Option<&Watchdog>) -> Vec<Async<std::os::fd::OwnedFd>> {
+    members_of(pgid, watchdog)
         .into_iter()
         .filter_map(|member| {
             let pidfd = linux::pidfd(member.pid).ok()?;

@@ -171,9 +171,7 @@ impl ProcessHandle {
     pub fn gone(&self) -> Option<ProcessEnd> {
         self.ended().or_else(|| {
             let end = self.leader_end()?;
-            super::linux::group_members(self.pid())
-                .is_empty()
-                .then_some(end)
+            self.group.members().is_empty().then_some(end)
         })
     }
 

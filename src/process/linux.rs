@@ -93,35 +93,48 @@ pub struct Stat {
 }
 
 pub fn stat(pid: u32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // One read of the line's start, where the fields used are (the name is at most 15
+    // bytes): /proc files have no size, so a whole-file read grows its buffer read by read,
+    // and a scan of /proc reads one such file per process on the machine.
+    let mut line = [0u8; 256];
+    let n = fs::File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut file| file.read(&mut line))
+        .ok()?;
+    let line = &line[..n];
     // The name is in parentheses and may contain anything, parentheses too.
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let mut rest = text.get(close + 1..)?.split_ascii_whitespace();
+    let open = line.iter().position(|&b| b == b'(')?;
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(line.get(close + 1..)?).ok()?;
+    let mut rest = rest.split_ascii_whitespace();
     let state = rest.next()?;
     let _ppid = rest.next()?;
     let pgrp = rest.next()?.parse().ok()?;
     Some(Stat {
         pid,
-        name: text.get(open + 1..close)?.to_owned(),
+        name: String::from_utf8_lossy(line.get(open + 1..close)?).into_owned(),
         zombie: state == "Z" || state == "X",
         pgrp,
     })
 }
 
-/// Every live (not zombie) process in group `pgid`.
-pub fn group_members(pgid: u32) -> Vec<Stat> {
-    all_pids()
+/// Every live (not zombie) process in group `pgid`, looked for `among` these pids (every
+/// process on the machine when None).
+pub fn group_members(pgid: u32, among: Option<Vec<u32>>) -> Vec<Stat> {
+    among
+        .unwrap_or_else(all_pids)
+        .into_iter()
         .filter_map(stat)
         .filter(|s| s.pgrp == pgid && !s.zombie)
         .collect()
 }
 
-fn all_pids() -> impl Iterator<Item = u32> {
+fn all_pids() -> Vec<u32> {
     fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// The children of this process, of every thread (an orphan is adopted by one of them).

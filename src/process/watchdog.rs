@@ -169,6 +169,13 @@ impl Watchdog {
         self.send(FORGET, 0, pgid as i32);
     }
 
+    /// Every process in the environment's cgroup, where it has one: a group's members are
+    /// there (nothing leaves a cgroup), so looking among these is looking at far fewer
+    /// processes than the whole machine's.
+    pub(super) fn environment_pids(&self) -> Option<Vec<u32>> {
+        self.cgroup.as_ref().map(Cgroup::pids)
+    }
+
     /// What guards the environment, in words for `-v`.
     pub fn describe(&self) -> String {
         match &self.cgroup {
