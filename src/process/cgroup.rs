@@ -157,7 +157,8 @@ impl Cgroup {
         let us = std::process::id();
         // Cgroups below ours (a nested rmanager's) hold no rmanager of ours: killed whole.
         for child in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            if child.path().is_dir() {
+            // The entry's own type, not a stat of each of the cgroup's thirty files.
+            if child.file_type().is_ok_and(|t| t.is_dir()) {
                 let _ = fs::write(child.path().join("cgroup.kill"), "1");
             }
         }
