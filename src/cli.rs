@@ -2,6 +2,7 @@
 //! mode does.
 
 use std::fs::File;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,16 @@ pub struct Cli {
     #[arg(short = 'w', long)]
     pub debug: bool,
 
+    /// Print the processes' output unchanged, without `name | ` before each line (as
+    /// pymanager did; also `"output": {"prefix": false}`)
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Colour each process's name: auto (on a terminal, unless NO_COLOR is set), always or
+    /// never
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub color: Color,
+
     /// Write rmanager's own messages to FILE instead of the terminal
     #[arg(short, long, value_name = "FILE")]
     pub logfile: Option<PathBuf>,
@@ -63,6 +74,14 @@ pub struct Cli {
     /// COMMAND's exit code
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// When process names are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 impl Cli {
@@ -87,9 +106,18 @@ impl Cli {
             return exit_code::OK;
         }
         let path = config::choose_file(self.file.as_deref());
-        let spec = match ManagerSpec::load(&path) {
+        let mut spec = match ManagerSpec::load(&path) {
             Ok(spec) => spec,
             Err(error) => return report(&error),
+        };
+        spec.output.prefix &= !self.raw;
+        spec.output.color = match self.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
         };
         if self.validate {
             let n = spec.processes.len();
@@ -142,6 +170,9 @@ fn open_logfile(path: &Path) -> Result<File, Error> {
 
 /// Prints an error to stderr and returns its exit code.
 fn report(error: &Error) -> u8 {
+    if let Error::Setup { .. } = error {
+        crate::report::also_to_logfile(&format!("{error}\n"));
+    }
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "{error}");
     if let Error::ConfigInvalid { path, diagnostics } = error {

@@ -62,6 +62,8 @@ pub enum Error {
         failure: Failure,
         /// The processes the launch never reached.
         not_started: Vec<String>,
+        /// The process's last lines of output, for the report.
+        output: Vec<String>,
     },
     /// The daemon's pidfile cannot be written, or another daemon holds it.
     PidFile {
@@ -137,6 +139,7 @@ impl fmt::Display for Error {
                 process,
                 failure,
                 not_started,
+                output,
             } => {
                 write!(
                     f,
@@ -145,7 +148,15 @@ impl fmt::Display for Error {
                 if !not_started.is_empty() {
                     write!(f, " (never started: {})", not_started.join(", "))?;
                 }
-                Ok(())
+                // Its own words are usually the reason, even when its output went nowhere.
+                match output.len() {
+                    0 => Ok(()),
+                    n => {
+                        let lines = if n == 1 { "line" } else { "lines" };
+                        write!(f, "\nrmanager: {process}'s last {n} {lines} of output:")?;
+                        output.iter().try_for_each(|line| write!(f, "\n    {line}"))
+                    }
+                }
             }
             Error::PidFile { path, source } => write!(
                 f,

@@ -36,6 +36,7 @@ pub mod error;
 mod fixture;
 mod http;
 mod latch;
+mod output;
 mod process;
 mod report;
 mod runtime;

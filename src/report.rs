@@ -40,6 +40,17 @@ pub fn stderr(text: &str) {
     let _ = io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// Writes `text` to the logfile too, when there is one: an error that ends rmanager is
+/// also part of its log.
+pub fn also_to_logfile(text: &str) {
+    if let Some(file) = LOGFILE.get() {
+        let _ = file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(text.as_bytes());
+    }
+}
+
 /// Sets up the log (quiet by default; -v info, -w debug; RUST_LOG refines) and, with a
 /// logfile, sends every line there.
 pub fn init(level: log::LevelFilter, logfile: Option<File>) -> io::Result<()> {

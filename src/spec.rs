@@ -23,8 +23,19 @@ pub struct ManagerSpec {
     /// How long each process gets between SIGTERM and SIGKILL.
     pub graceful_time: Duration,
     pub messages: Messages,
+    /// How the processes' output is printed.
+    pub output: OutputStyle,
     /// In file order, which is launch order; `id` is the 1-based position.
     pub processes: Vec<ProcessSpec>,
+}
+
+/// How the processes' lines are printed on rmanager's stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputStyle {
+    /// Each line after the process's name (else unchanged, as pymanager printed them).
+    pub prefix: bool,
+    /// The names in colour (the command line decides: a terminal, NO_COLOR, --color).
+    pub color: bool,
 }
 
 /// The HTTP control API's settings.
@@ -66,6 +77,8 @@ pub struct ProcessSpec {
     pub working_directory: Option<PathBuf>,
     pub environment_file: Option<EnvironmentFile>,
     pub output: Output,
+    /// How many of its latest output lines are kept.
+    pub log_lines: usize,
     pub verifier: Option<VerifierSpec>,
     /// Indices (in `ManagerSpec::processes`) of the processes that must be ready before
     /// this one starts; with sequential startup, the one before it is among them.
@@ -226,6 +239,10 @@ impl ManagerSpec {
                 .or(config.keep_alive_underscore)
                 .unwrap_or(false),
             graceful_time: duration(config.graceful_time),
+            output: OutputStyle {
+                prefix: config.output.prefix,
+                color: false,
+            },
             messages: Messages {
                 process_exit: config.messages.contains(&MessageKind::ProcessExit),
                 verifier_fail: config
@@ -332,6 +349,7 @@ impl ProcessSpec {
             command,
             display,
             working_directory: options.working_directory.as_ref().map(PathBuf::from),
+            log_lines: options.log_lines,
             environment_file,
             output,
             verifier,

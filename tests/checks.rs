@@ -128,7 +128,8 @@ fn log_passes_on_a_matching_line_which_still_reaches_the_terminal() {
     assert_eq!(run.code, 5);
     assert_eq!(
         run.stderr,
-        "rmanager: setup failed: web: no line matched /ready/ within 0.3 s; stopped everything (never started: after)\n"
+        "rmanager: setup failed: web: no line matched /ready/ within 0.3 s; stopped everything (never started: after)\n\
+         rmanager: web's last 1 line of output:\n    nothing to see\n"
     );
 }
 

@@ -39,6 +39,7 @@ fn service_pid(log: &Path) -> i32 {
     let text = std::fs::read_to_string(log).unwrap();
     let line = text
         .lines()
+        .map(support::unlabelled)
         .find(|l| l.starts_with("pid "))
         .expect("the service's pid line");
     line[4..].parse().unwrap()
@@ -271,7 +272,7 @@ fn logfile_takes_the_managers_lines_and_leaves_the_childrens_output() {
     );
     let run = run_in(dir.path(), &["-l", "manager.log", "-v"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.stdout, "child output\n");
+    assert_eq!(run.stdout, "a | child output\n");
     assert_eq!(run.stderr, "");
     let log = std::fs::read_to_string(dir.path().join("manager.log")).unwrap();
     assert!(

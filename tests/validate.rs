@@ -72,7 +72,7 @@ fn misspelt_key_is_located_at_the_key_with_a_suggestion() {
     assert_eq!(
         stderr_lines(text)[0],
         "rmanager.json:1:45: /colour: unknown key \"colour\"; allowed here: $schema, modules, http, \
-         keep-alive, keep_alive, graceful_time, default_shell, messages, startup, processes"
+         keep-alive, keep_alive, graceful_time, default_shell, messages, output, startup, processes"
     );
 }
 

@@ -111,9 +111,15 @@ fn http_check_fails_fast_when_its_process_exits_first() {
     write(dir.path(), "rmanager.json", config);
     let run = Manager::start(dir.path(), &[]).finish();
     assert_eq!(run.code, 5);
+    let (failure, report) = run.stderr.split_once('\n').unwrap();
     assert_eq!(
-        run.stderr,
-        "rmanager: setup failed: web: exited with code 7 before it became ready; stopped everything\n"
+        failure,
+        "rmanager: setup failed: web: exited with code 7 before it became ready; stopped everything"
+    );
+    // The service printed its pid before it exited: the report quotes it.
+    assert!(
+        report.starts_with("rmanager: web's last 1 line of output:\n    pid "),
+        "{report}"
     );
 }
 

@@ -71,6 +71,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub messages: Vec<MessageKind>,
 
+    /// How the processes' output is printed on rmanager's stdout.
+    #[serde(default)]
+    pub output: OutputConfig,
+
     /// How processes start: `sequential` (pymanager's way: in file order, each once the one
     /// before it is ready) or `parallel` (each as soon as everything in its `depends_on` is
     /// ready).
@@ -93,6 +97,28 @@ pub enum Startup {
     Sequential,
     /// Each as soon as every process in its `depends_on` is ready.
     Parallel,
+}
+
+/// How the processes' output is printed on rmanager's stdout.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Begin each line with the process's name, `web | ...` (the default); `false` prints
+    /// the processes' output unchanged, as pymanager did (the `--raw` option).
+    #[serde(default = "OutputConfig::yes")]
+    pub prefix: bool,
+}
+
+impl OutputConfig {
+    fn yes() -> bool {
+        true
+    }
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig { prefix: true }
+    }
 }
 
 /// A verifier module, as pymanager loads them.
@@ -201,7 +227,7 @@ pub struct ProcessConfig {
 }
 
 /// How a process is launched.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessOptions {
     /// Discard the process's output. Cannot be combined with `redirect_output`.
@@ -230,6 +256,30 @@ pub struct ProcessOptions {
     /// path, or `false` (the default) to run the executable directly.
     #[serde(default)]
     pub shell: ShellSetting,
+
+    /// How many of the process's latest output lines rmanager keeps (at most 1 MiB of
+    /// them), for failure reports; 0 keeps none.
+    #[serde(default = "ProcessOptions::default_log_lines")]
+    pub log_lines: usize,
+}
+
+impl ProcessOptions {
+    fn default_log_lines() -> usize {
+        1000
+    }
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            suppress_output: false,
+            working_directory: None,
+            redirect_output: None,
+            environment_file: None,
+            shell: ShellSetting::Off,
+            log_lines: Self::default_log_lines(),
+        }
+    }
 }
 
 /// A shell choice: `false` for none, `true` for the default, or a shell's name or path.

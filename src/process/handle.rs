@@ -4,19 +4,17 @@
 use std::fmt;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_io::Async;
 use futures_lite::future;
 use regex::Regex;
 
 use super::group::{ProcessGroup, Stop};
-use super::output::{self, OutputWatch, Sink};
 use super::{Command, ProcessEnd, Stdio, Watchdog};
 use crate::latch::Latch;
+use crate::output::{self, Capture, Destination};
 use crate::spec::{EnvironmentFile, Output, ProcessSpec, VerifierSpec};
 
 /// The longest a stop waits for the last of a process's copied output.
@@ -67,14 +65,17 @@ impl std::error::Error for SpawnError {
 /// A running (or ended) managed process, leader of its own process group.
 pub struct ProcessHandle {
     group: ProcessGroup,
-    output: Option<OutputWatch>,
+    output: Capture,
     watchdog: Option<Arc<Watchdog>>,
 }
 
 impl ProcessHandle {
     /// Starts the process a spec describes.
+    /// Starts the process a spec describes; its lines on the terminal begin with `label`
+    /// (none: they are printed as they are).
     pub async fn spawn(
         spec: &ProcessSpec,
+        label: Option<Vec<u8>>,
         watchdog: Option<Arc<Watchdog>>,
     ) -> Result<ProcessHandle, SpawnError> {
         let environment = match &spec.environment_file {
@@ -99,37 +100,33 @@ impl ProcessHandle {
                 source,
             },
         };
-        // A log check reads the output on its way; otherwise it goes straight where it goes.
         let pattern = match &spec.verifier {
             Some(VerifierSpec::Log { pattern, .. }) => {
                 Some(Regex::new(pattern).map_err(|e| SpawnError::Pattern(e.to_string()))?)
             }
             _ => None,
         };
-        let (stdout, stderr) = match pattern {
-            Some(_) => (Stdio::Piped, Stdio::Piped),
-            None => output_stdio(&spec.output).map_err(output_error)?,
+        let destination = match &spec.output {
+            Output::Inherit => Destination::Terminal(label),
+            Output::Suppress => Destination::Nowhere,
+            Output::File(path) => Destination::File(File::create(path).map_err(output_error)?),
         };
-        let sink = match (&pattern, &spec.output) {
-            (Some(_), Output::File(path)) => Sink::File(File::create(path).map_err(output_error)?),
-            (Some(_), Output::Inherit) => Sink::Stdout,
-            _ => Sink::Nowhere,
-        };
-        command.stdin(Stdio::Null).stdout(stdout).stderr(stderr);
+        command
+            .stdin(Stdio::Null)
+            .stdout(Stdio::Piped)
+            .stderr(Stdio::Piped);
         let (group, pipes) = ProcessGroup::spawn(command, watchdog.clone())
             .await
             .map_err(|source| SpawnError::Spawn {
                 program: program.to_owned(),
                 source,
             })?;
-        let output = match (pattern, pipes.stdout, pipes.stderr) {
-            (Some(pattern), Some(out), Some(err)) => {
-                let streams = Async::new(out).and_then(|out| Ok((out, Async::new(err)?)));
-                let (out, err) = streams.map_err(output_error)?;
-                Some(output::watch(out, err, sink, pattern).map_err(output_error)?)
-            }
-            _ => None,
+        let (Some(stdout), Some(stderr)) = (pipes.stdout, pipes.stderr) else {
+            unreachable!("both streams were asked for as pipes");
         };
+        // A failure here leaves a started group, which dropping kills.
+        let output = output::start(stdout, stderr, destination, pattern, spec.log_lines)
+            .map_err(output_error)?;
         Ok(ProcessHandle {
             group,
             output,
@@ -137,9 +134,9 @@ impl ProcessHandle {
         })
     }
 
-    /// What the copying of its output says, when a `log` check reads it.
-    pub fn output(&self) -> Option<&OutputWatch> {
-        self.output.as_ref()
+    /// Its output: the `log` check's match, and its recent lines.
+    pub fn output(&self) -> &Capture {
+        &self.output
     }
 
     /// The watchdog that guards it, and whatever its checks start.
@@ -187,31 +184,11 @@ impl ProcessHandle {
         stop
     }
 
-    /// Waits until output being copied (for a log check) has been written out, unless
-    /// something outside the group holds the pipe open.
+    /// Waits until its output has been passed on, unless something outside the group
+    /// holds the pipes open.
     pub async fn output_written(&self) {
-        if let Some(output) = &self.output {
-            let drained = async { output.drained.wait().await };
-            future::race(drained, crate::runtime::sleep(DRAIN_LIMIT)).await;
-        }
-    }
-}
-
-/// Where the child's stdout and stderr go.
-fn output_stdio(output: &Output) -> io::Result<(Stdio, Stdio)> {
-    match output {
-        // Both streams to rmanager's stdout, as pymanager does.
-        Output::Inherit => {
-            let stdout = io::stdout();
-            let duplicate = || stdout.as_fd().try_clone_to_owned().map(Stdio::Fd);
-            Ok((duplicate()?, duplicate()?))
-        }
-        // Not a pipe nobody reads (pymanager's choice, which blocks a chatty child forever).
-        Output::Suppress => Ok((Stdio::Null, Stdio::Null)),
-        Output::File(path) => {
-            let file = File::create(path)?;
-            Ok((Stdio::from(file.try_clone()?), Stdio::from(file)))
-        }
+        let drained = async { self.output.drained.wait().await };
+        future::race(drained, crate::runtime::sleep(DRAIN_LIMIT)).await;
     }
 }
 

@@ -13,7 +13,6 @@ mod handle;
 mod launcher;
 mod linux;
 mod orphans;
-mod output;
 mod spawn;
 mod watchdog;
 
@@ -23,5 +22,4 @@ pub use group::{Stop, run_to_end};
 pub use handle::{ProcessHandle, SpawnError};
 pub use linux::Signal;
 pub use orphans::Orphans;
-pub use output::MAX_LINE;
 pub use watchdog::Watchdog;

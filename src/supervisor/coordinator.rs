@@ -29,6 +29,9 @@ pub(super) enum Request {
     },
 }
 
+/// How many of a failed process's last lines its failure report shows.
+const REPORT_LINES: usize = 30;
+
 /// How the launch ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Launch {
@@ -37,6 +40,8 @@ pub(super) enum Launch {
         process: String,
         failure: Failure,
         not_started: Vec<String>,
+        /// Its last lines of output.
+        output: Vec<String>,
     },
     /// A shutdown was asked for before every process was ready.
     Interrupted,
@@ -50,10 +55,12 @@ impl Launch {
                 process,
                 failure,
                 not_started,
+                output,
             } => Err(Error::Setup {
                 process,
                 failure,
                 not_started,
+                output,
             }),
             Launch::Interrupted => Err(Error::Interrupted),
         }
@@ -108,6 +115,8 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
     // Whatever is left after everything had its grace: only a cgroup knows of it.
     coordinator.cx.watchdog.sweep().await;
     coordinator.cx.watchdog.dismiss();
+    // Every process's last lines reach the terminal before the environment is done.
+    crate::output::printer::flush().await;
     outcome.finished.set(launch);
 }
 
@@ -174,6 +183,7 @@ impl Coordinator {
                             process: processes[index].name.clone(),
                             failure,
                             not_started,
+                            output: self.cx.last_lines(index, REPORT_LINES),
                         };
                     }
                     Err(UpError::ShuttingDown) => return Launch::Interrupted,

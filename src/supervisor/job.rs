@@ -19,6 +19,7 @@ use super::{ProcessState, RunState};
 use crate::error::Failure;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
 use crate::runtime::{self, JoinHandle, panic_text};
+use crate::spec::ManagerSpec;
 use crate::verify::{self, Readiness};
 
 /// What the coordinator asks of a job.
@@ -188,9 +189,10 @@ impl Job {
                 }
             }
             log::info!("launching {} ({})", spec.name, spec.display);
-            let handle = ProcessHandle::spawn(spec, Some(cx.watchdog.clone()))
-                .await
-                .map_err(|e| UpError::Failed(Failure::Spawn(Arc::new(e))))?;
+            let handle =
+                ProcessHandle::spawn(spec, label(&cx.spec, self.index), Some(cx.watchdog.clone()))
+                    .await
+                    .map_err(|e| UpError::Failed(Failure::Spawn(Arc::new(e))))?;
             let handle = Arc::new(handle);
             log::debug!(
                 "{} started: pid {} in a process group of its own",
@@ -198,6 +200,9 @@ impl Job {
                 handle.pid()
             );
             self.current = Some(handle.clone());
+            *cx.outputs[self.index]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(handle.output().clone());
             cx.snapshot
                 .set_run(self.index, RunState::Running { pid: handle.pid() });
             self.report(Report::Up(self.index));
@@ -284,4 +289,18 @@ impl Job {
                 .set_run(self.index, RunState::Terminated { code: end.code() });
         }
     }
+}
+
+/// The start of each of process `index`'s lines on the terminal: its name, padded to the
+/// longest name; None when lines are printed unchanged.
+fn label(spec: &ManagerSpec, index: usize) -> Option<Vec<u8>> {
+    let width = spec.processes.iter().map(|p| p.name.chars().count()).max();
+    spec.output.prefix.then(|| {
+        crate::output::printer::label(
+            &spec.processes[index].name,
+            width.unwrap_or(0),
+            index,
+            spec.output.color,
+        )
+    })
 }

@@ -79,6 +79,7 @@ impl Manager {
             .iter()
             .map(|p| (p.name.clone(), p.display.clone()))
             .collect();
+        let outputs = spec.processes.iter().map(|_| Default::default()).collect();
         let cx = Arc::new(Context {
             reporter: Reporter {
                 messages: spec.messages,
@@ -86,6 +87,7 @@ impl Manager {
             spec,
             watchdog: Arc::new(watchdog),
             orphans,
+            outputs,
             snapshot: Snapshot::new(names),
             stopping: Latch::new(),
             forced: Latch::new(),

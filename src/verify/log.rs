@@ -3,7 +3,8 @@ use std::time::Duration;
 use futures_lite::future;
 
 use super::verifier::{Check, Readiness, Reporter, Verifier, seconds};
-use crate::process::{MAX_LINE, ProcessHandle};
+use crate::output::MAX_LINE;
+use crate::process::ProcessHandle;
 
 /// Passes when a line of the process's output matches `pattern` (the process module
 /// copies the output and does the matching as the lines pass).
@@ -23,9 +24,7 @@ impl Verifier for LogCheck {
                 seconds(self.timeout),
                 self.pattern
             ));
-            let Some(output) = process.output() else {
-                return Readiness::Failed("its output is not being read".to_owned());
-            };
+            let output = process.output();
             let matched = async {
                 output.matched.wait().await;
                 Readiness::Ready

@@ -180,9 +180,9 @@ impl Manager {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => {
+                Ok(line) if unlabelled(&line).starts_with(prefix) => {
                     self.seen.push(line.clone());
-                    return line;
+                    return unlabelled(&line).to_owned();
                 }
                 Ok(line) => self.seen.push(line),
                 Err(_) => panic!(
@@ -199,9 +199,9 @@ impl Manager {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => {
+                Ok(line) if unlabelled(&line).starts_with(prefix) => {
                     self.seen.push(line.clone());
-                    return Some(line);
+                    return Some(unlabelled(&line).to_owned());
                 }
                 Ok(line) => self.seen.push(line),
                 Err(mpsc::RecvTimeoutError::Disconnected) => return None,
@@ -225,13 +225,13 @@ impl Manager {
 
     /// Whether a line starting with `prefix` has been read already.
     pub fn saw(&self, prefix: &str) -> bool {
-        self.seen.iter().any(|l| l.starts_with(prefix))
+        self.seen.iter().any(|l| unlabelled(l).starts_with(prefix))
     }
 
     /// The first line read that starts with `prefix`.
     pub fn seen_line(&self, prefix: &str) -> String {
-        let line = self.seen.iter().find(|l| l.starts_with(prefix));
-        line.expect("a line read").clone()
+        let line = self.seen.iter().find(|l| unlabelled(l).starts_with(prefix));
+        unlabelled(line.expect("a line read")).to_owned()
     }
 
     /// The number after `prefix` on the first line read that starts with it.
@@ -373,6 +373,15 @@ pub fn remove_cgroup_of(manager: i32) {
                 std::fs::remove_dir(&path).is_ok() || !path.exists()
             });
         }
+    }
+}
+
+/// A line as the process printed it: rmanager begins each of a child's lines with the
+/// child's name, padded to the longest name (`web   | ...`).
+pub fn unlabelled(line: &str) -> &str {
+    match line.split_once(" | ") {
+        Some((name, text)) if !name.trim().is_empty() && !name.trim().contains(' ') => text,
+        _ => line,
     }
 }
 

@@ -1,0 +1,196 @@
+//! One pipeline per process: its stdout and stderr come through pipes that rmanager
+//! reads, and each line goes to the process's destination (the terminal, after the
+//! process's name; a file; nowhere), to its `log` check, and into its recent output, which
+//! failure reports quote. The child waits on rmanager only when the terminal itself stops
+//! reading.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_io::Async;
+use futures_lite::{AsyncReadExt, future};
+use regex::Regex;
+
+use super::lines::{Piece, Splitter};
+use super::printer;
+use super::recent::{Line, Recent, Stream};
+use crate::latch::Latch;
+
+/// How long a line without its end waits for more before it is handed on as it is
+/// (`printf 'ready'`, a prompt). The timer runs only while such a part is waiting.
+const QUIET: Duration = Duration::from_millis(50);
+
+/// Where a process's output goes.
+pub enum Destination {
+    /// rmanager's stdout, each line after this label; without one, the bytes as they are.
+    Terminal(Option<Vec<u8>>),
+    /// This file, the bytes as they are.
+    File(File),
+    /// Nowhere but the recent output.
+    Nowhere,
+}
+
+/// What the reading of a process's output tells: its `log` check's match, its end, and its
+/// recent lines.
+#[derive(Clone)]
+pub struct Capture {
+    /// Set when a line matched the `log` check's pattern.
+    pub matched: Arc<Latch<()>>,
+    /// Set when both streams reached end-of-file and everything read was passed on.
+    pub drained: Arc<Latch<()>>,
+    /// Whether a line longer than [`super::MAX_LINE`] came in pieces.
+    pub cut: Arc<AtomicBool>,
+    recent: Arc<Mutex<Recent>>,
+}
+
+impl Capture {
+    /// The last `n` lines it printed, oldest first.
+    pub fn last(&self, n: usize) -> Vec<Line> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last(n)
+    }
+}
+
+struct Pipeline {
+    capture: Capture,
+    destination: Destination,
+    pattern: Option<Regex>,
+}
+
+/// Reads `stdout` and `stderr` (rmanager's ends of the child's pipes) in the background,
+/// keeping the last `keep` lines.
+pub fn start(
+    stdout: File,
+    stderr: File,
+    destination: Destination,
+    pattern: Option<Regex>,
+    keep: usize,
+) -> std::io::Result<Capture> {
+    let capture = Capture {
+        matched: Arc::new(Latch::new()),
+        drained: Arc::new(Latch::new()),
+        cut: Arc::new(AtomicBool::new(false)),
+        recent: Arc::new(Mutex::new(Recent::new(keep))),
+    };
+    let pipeline = Arc::new(Pipeline {
+        capture: capture.clone(),
+        destination,
+        pattern,
+    });
+    let open = Arc::new(AtomicUsize::new(2));
+    for (file, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
+        let file = Async::new(file)?;
+        let (pipeline, open) = (pipeline.clone(), open.clone());
+        crate::runtime::spawn(async move {
+            pipeline.read(file, stream).await;
+            if open.fetch_sub(1, Ordering::SeqCst) == 1 {
+                pipeline.capture.drained.set(());
+            }
+        });
+    }
+    Ok(capture)
+}
+
+enum Read {
+    Bytes(usize),
+    Quiet,
+    End,
+}
+
+impl Pipeline {
+    async fn read(&self, mut from: Async<File>, stream: Stream) {
+        let mut splitter = Splitter::default();
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            let read = async {
+                match from.read(&mut chunk).await {
+                    Ok(0) | Err(_) => Read::End,
+                    Ok(n) => Read::Bytes(n),
+                }
+            };
+            let next = if splitter.pending() {
+                future::race(read, async {
+                    crate::runtime::sleep(QUIET).await;
+                    Read::Quiet
+                })
+                .await
+            } else {
+                read.await
+            };
+            let mut batch = Vec::new();
+            match next {
+                Read::Bytes(n) => {
+                    let bytes = &chunk[..n];
+                    self.pass_on(bytes, &mut batch);
+                    self.lines(stream, &mut batch, |line| splitter.feed(bytes, line));
+                }
+                Read::Quiet => self.lines(stream, &mut batch, |line| splitter.flush(line)),
+                Read::End => {
+                    self.lines(stream, &mut batch, |line| splitter.flush(line));
+                    self.print(batch).await;
+                    return;
+                }
+            }
+            self.print(batch).await;
+        }
+    }
+
+    /// The bytes as they are, to a destination that takes them so.
+    fn pass_on(&self, bytes: &[u8], batch: &mut Vec<u8>) {
+        match &self.destination {
+            Destination::Terminal(None) => batch.extend_from_slice(bytes),
+            // A file that cannot be written (a full disk) loses its copy, not the reading:
+            // the child must never block on a full pipe.
+            Destination::File(file) => {
+                let _ = (&*file).write_all(bytes);
+            }
+            Destination::Terminal(Some(_)) | Destination::Nowhere => {}
+        }
+    }
+
+    /// Hands each line `split` finds to the recent output, the `log` check and the
+    /// labelled terminal.
+    fn lines(
+        &self,
+        stream: Stream,
+        batch: &mut Vec<u8>,
+        split: impl FnOnce(&mut dyn FnMut(&[u8], Piece)),
+    ) {
+        let capture = &self.capture;
+        let mut recent = capture.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let label = match &self.destination {
+            Destination::Terminal(Some(label)) => Some(label),
+            _ => None,
+        };
+        split(&mut |line: &[u8], piece: Piece| {
+            recent.push(stream, line);
+            if piece == Piece::Start {
+                capture.cut.store(true, Ordering::Relaxed);
+            }
+            // A long line is matched on its first piece.
+            if let (Some(pattern), Piece::Whole | Piece::Start) = (&self.pattern, piece) {
+                if capture.matched.get().is_none()
+                    && pattern.is_match(&String::from_utf8_lossy(line))
+                {
+                    capture.matched.set(());
+                }
+            }
+            if let Some(label) = label {
+                batch.extend_from_slice(label);
+                batch.extend_from_slice(line);
+                batch.push(b'\n');
+            }
+        });
+    }
+
+    async fn print(&self, batch: Vec<u8>) {
+        if !batch.is_empty() {
+            printer::print(batch).await;
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Children's output through rmanager: labelled lines that never interleave, the raw mode,
+//! line ends a `log` check sees, bounded memory, and the failure report's last lines.
+
+mod support;
+
+use support::{run_in, write};
+
+/// `stdout` without rmanager's ready line, wherever it fell between the children's bytes.
+fn without_ready(stdout: &str) -> String {
+    let start = stdout.find("rmanager: ready: ").expect("a ready line");
+    let end = start + stdout[start..].find('\n').expect("a whole ready line") + 1;
+    format!("{}{}", &stdout[..start], &stdout[end..])
+}
+
+#[test]
+fn lines_from_two_chatty_children_are_labelled_and_never_interleave() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = ("A".repeat(300), "B".repeat(300));
+    write(
+        dir.path(),
+        "rmanager.json",
+        format!(
+            r#"{{"startup": "parallel", "processes": {{
+                "a": {{"executable": "yes {a} | head -n 20000", "options": {{"shell": true}}}},
+                "bee": {{"executable": "yes {b} | head -n 20000", "options": {{"shell": true}}}}
+            }}}}"#
+        ),
+    );
+    let run = run_in(dir.path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (mut from_a, mut from_b) = (0, 0);
+    for line in without_ready(&run.stdout).lines() {
+        match line {
+            l if l == format!("a   | {a}") => from_a += 1,
+            l if l == format!("bee | {b}") => from_b += 1,
+            other => panic!("a line neither child printed whole: {:.80}", other),
+        }
+    }
+    assert_eq!((from_a, from_b), (20000, 20000));
+}
+
+#[test]
+fn raw_output_is_the_childs_bytes_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = "one\rtwo\r\nthree\n\nno end";
+    for (config, args) in [
+        (r#""output": {"prefix": false}, "#, &[][..]),
+        ("", &["--raw"][..]),
+    ] {
+        write(
+            dir.path(),
+            "rmanager.json",
+            format!(
+                r#"{{{config}"processes": {{"p": {{"executable": "printf", "arguments": ["{}"]}}}}}}"#,
+                bytes.escape_default()
+            ),
+        );
+        let run = run_in(dir.path(), args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(without_ready(&run.stdout), bytes);
+    }
+}
+
+#[test]
+fn a_line_ended_by_a_carriage_return_or_by_quiet_passes_a_log_check() {
+    let dir = tempfile::tempdir().unwrap();
+    for printed in [r"ready\r", "ready"] {
+        write(
+            dir.path(),
+            "rmanager.json",
+            format!(
+                r#"{{"processes": {{
+                    "p": {{"executable": "printf '{printed}'; sleep 600", "options": {{"shell": true}},
+                           "verifier": {{"type": "log", "arguments": {{"pattern": "^ready$", "timeout": 10}}}}}}
+                }}}}"#
+            ),
+        );
+        let run = run_in(dir.path(), &["--", "true"]);
+        assert_eq!(run.code, 0, "{printed}: {}", run.stderr);
+        assert!(run.stdout.contains("p | ready\n"), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn a_setup_failure_reports_the_last_lines_of_a_suppressed_service() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {
+            "db": {"executable": "exec >&2; for i in $(seq 40); do echo \"db line $i\"; done; echo 'fatal: no space'; exit 3",
+                   "options": {"shell": true, "suppress_output": true},
+                   "verifier": {"type": "exited"}}
+        }}"#,
+    );
+    let run = run_in(dir.path(), &[]);
+    assert_eq!(run.code, 5);
+    assert!(
+        !run.stdout.contains("db line"),
+        "suppressed: {}",
+        run.stdout
+    );
+    let mut expected = vec![
+        "rmanager: setup failed: db: exited with code 3, expected exit code 0; stopped everything"
+            .to_owned(),
+        "rmanager: db's last 30 lines of output:".to_owned(),
+    ];
+    // One stream (stderr), so the order is the child's.
+    expected.extend((12..=40).map(|i| format!("    db line {i}")));
+    expected.push("    fatal: no space".to_owned());
+    assert_eq!(run.stderr.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn a_child_printing_500_mb_without_a_newline_keeps_rmanager_small() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {
+            "flood": {"executable": "head -c 500000000 /dev/zero | tr '\\0' x",
+                      "options": {"shell": true, "redirect_output": "/dev/null"},
+                      "verifier": {"type": "exited", "arguments": {"timeout": 300}}}
+        }}"#,
+    );
+    // Once the flood has been read, the fixture COMMAND reads rmanager's peak memory.
+    let run = run_in(
+        dir.path(),
+        &["--", "sh", "-c", "grep VmHWM /proc/$PPID/status"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let kib: u64 = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(kib < 64 * 1024, "rmanager's peak resident memory: {kib} kB");
+}
+
+#[test]
+fn the_logfile_receives_the_failure_report_too() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"db": {"executable": "echo 'cannot bind'; exit 1", "options": {"shell": true},
+                                 "verifier": {"type": "exited"}}}}"#,
+    );
+    let run = run_in(dir.path(), &["-l", "manager.log"]);
+    assert_eq!(run.code, 5);
+    let report = "rmanager: setup failed: db: exited with code 1, expected exit code 0; \
+                  stopped everything\nrmanager: db's last 1 line of output:\n    cannot bind\n";
+    assert_eq!(run.stderr, report);
+    let log = std::fs::read_to_string(dir.path().join("manager.log")).unwrap();
+    assert!(log.ends_with(report), "{log}");
+}
