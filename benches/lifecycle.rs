@@ -87,6 +87,7 @@ fn main() {
     bench.shutdown();
     bench.exit_detection();
     bench.footprint();
+    bench.output_throughput();
     bench.control_api();
     bench.validation();
     bench.print();
@@ -389,7 +390,68 @@ impl Bench {
         );
     }
 
-    /// (6) `GET /` with 50 processes at a paced 1,000 requests per second.
+    /// (6) One child printing 1 GB of 100-byte lines through rmanager, prefixed, with
+    /// rmanager's stdout a file; against `cat` of the same data to a file, in the same run.
+    fn output_throughput(&mut self) {
+        let what = "output: 1 GB of 100-byte lines, prefixed, to a file";
+        if self.skips(what) {
+            return;
+        }
+        let size: usize = if self.quick {
+            20_000_000
+        } else {
+            1_000_000_000
+        };
+        let Some(dir) = tempfile::tempdir().ok() else {
+            return;
+        };
+        let data = dir.path().join("lines");
+        if write_lines(&data, size).is_err() {
+            return;
+        }
+        let out = dir.path().join("out");
+        let megabytes = size as f64 / 1e6;
+        let mut cat: Vec<f64> = (0..self.runs)
+            .filter_map(|_| {
+                let (seconds, _) = timed(Command::new("cat").arg(&data), &out)?;
+                Some(megabytes / seconds)
+            })
+            .collect();
+        cat.sort_by(f64::total_cmp);
+        let cat = cat.get(cat.len() / 2).copied().unwrap_or(f64::NAN);
+        let config = dir.path().join("env.json");
+        let process = json!({"executable": "cat", "arguments": [data]});
+        let written = json!({"processes": {"flood": process}}).to_string();
+        if std::fs::write(&config, written).is_err() {
+            return;
+        }
+        let mut peaks = Vec::new();
+        self.row(
+            what,
+            "MB/s",
+            &format!(">= {:.0} (half of cat's {cat:.0} here)", cat / 2.0),
+            true,
+            |_| {
+                let (seconds, peak) = timed(Command::new(RMANAGER).arg("-f").arg(&config), &out)?;
+                // Every line arrived, each after its label.
+                let expected = size + (size / 100) * "flood | ".len();
+                let arrived = std::fs::metadata(&out).ok()?.len() as usize;
+                (arrived >= expected).then_some(())?;
+                peaks.push(peak);
+                Some(megabytes / seconds)
+            },
+        );
+        let mut peaks = peaks.into_iter();
+        self.row(
+            "output: rmanager's peak resident memory meanwhile",
+            "MB",
+            "< 16 MB",
+            true,
+            |_| peaks.next(),
+        );
+    }
+
+    /// (7) `GET /` with 50 processes at a paced 1,000 requests per second.
     fn control_api(&mut self) {
         if self.skips("GET /") {
             return;
@@ -833,4 +895,35 @@ fn now_ns() -> u128 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Writes `size` bytes of 100-byte lines to `path`.
+fn write_lines(path: &Path, size: usize) -> std::io::Result<()> {
+    let line = format!("{}\n", "x".repeat(99));
+    let block = line.repeat(10_000);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for _ in 0..size / block.len() {
+        file.write_all(block.as_bytes())?;
+    }
+    file.flush()
+}
+
+/// Runs `command` with its stdout to `out` (created anew); its wall time in seconds and its
+/// peak resident memory in MB (its own or a reaped child's, whichever is larger).
+fn timed(command: &mut Command, out: &Path) -> Option<(f64, f64)> {
+    let file = std::fs::File::create(out).ok()?;
+    let started = Instant::now();
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, with plain out-parameters.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let seconds = started.elapsed().as_secs_f64();
+    (waited > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0).then_some(())?;
+    Some((seconds, usage.ru_maxrss as f64 / 1024.0))
 }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_io::Async;
 use futures_lite::{AsyncReadExt, future};
@@ -22,6 +22,10 @@ use crate::latch::Latch;
 /// How long a line without its end waits for more before it is handed on as it is
 /// (`printf 'ready'`, a prompt). The timer runs only while such a part is waiting.
 const QUIET: Duration = Duration::from_millis(50);
+
+/// The pipe size asked for, and the most read at once.
+const PIPE: usize = 1 << 20;
+const CHUNK: usize = 256 * 1024;
 
 /// Where a process's output goes.
 pub enum Destination {
@@ -84,6 +88,10 @@ pub fn start(
     });
     let open = Arc::new(AtomicUsize::new(2));
     for (file, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
+        // A larger pipe (up to the system's limit for one, 1 MiB by default) lets a chatty
+        // child write on while rmanager passes on what came before: fewer switches between
+        // the two. Where it cannot grow, the default 64 KiB serves.
+        let _ = rustix::pipe::fcntl_setpipe_size(&file, PIPE);
         let file = Async::new(file)?;
         let (pipeline, open) = (pipeline.clone(), open.clone());
         crate::runtime::spawn(async move {
@@ -105,7 +113,7 @@ enum Read {
 impl Pipeline {
     async fn read(&self, mut from: Async<File>, stream: Stream) {
         let mut splitter = Splitter::default();
-        let mut chunk = vec![0; 64 * 1024];
+        let mut chunk = vec![0; CHUNK];
         loop {
             let read = async {
                 match from.read(&mut chunk).await {
@@ -162,13 +170,15 @@ impl Pipeline {
         split: impl FnOnce(&mut dyn FnMut(&[u8], Piece)),
     ) {
         let capture = &self.capture;
+        // The lines of one read arrived together.
+        let at = SystemTime::now();
         let mut recent = capture.recent.lock().unwrap_or_else(|e| e.into_inner());
         let label = match &self.destination {
             Destination::Terminal(Some(label)) => Some(label),
             _ => None,
         };
         split(&mut |line: &[u8], piece: Piece| {
-            recent.push(stream, line);
+            recent.push(at, stream, line);
             if piece == Piece::Start {
                 capture.cut.store(true, Ordering::Relaxed);
             }

@@ -10,7 +10,7 @@ use crate::runtime::channel;
 
 /// Batches waiting for the terminal (each at most a read's worth of lines): beyond this,
 /// a child's reader waits its turn, which bounds the memory a flood of output takes.
-const QUEUE: usize = 16;
+const QUEUE: usize = 4;
 
 enum Job {
     Write(Vec<u8>),

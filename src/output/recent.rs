@@ -1,5 +1,7 @@
 //! The recent output of one process, kept for failure reports (and later the logs
-//! endpoint): the last lines up to a count and a size, whichever is reached first.
+//! endpoint): the last lines up to a count and a size, whichever is reached first. The
+//! text is kept in one ring of bytes, so that keeping a line costs a copy, not an
+//! allocation: a child may print millions of lines a second.
 
 use std::collections::VecDeque;
 use std::time::SystemTime;
@@ -20,22 +22,23 @@ pub enum Stream {
 pub struct Line {
     pub at: SystemTime,
     pub stream: Stream,
-    pub text: Box<[u8]>,
+    pub text: String,
 }
 
-impl Line {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.text).into_owned()
-    }
+/// Where a kept line came from; its text is the next `len` bytes of the ring.
+#[derive(Debug)]
+struct Kept {
+    at: SystemTime,
+    stream: Stream,
+    len: usize,
 }
 
 /// A ring of the last lines.
 #[derive(Debug)]
 pub struct Recent {
-    lines: VecDeque<Line>,
-    bytes: usize,
+    lines: VecDeque<Kept>,
+    text: VecDeque<u8>,
     max_lines: usize,
-    max_bytes: usize,
 }
 
 impl Recent {
@@ -45,38 +48,74 @@ impl Recent {
     pub fn new(max_lines: usize) -> Recent {
         Recent {
             lines: VecDeque::new(),
-            bytes: 0,
+            text: VecDeque::new(),
             max_lines,
-            max_bytes: Self::BYTES,
         }
     }
 
-    pub fn push(&mut self, stream: Stream, text: &[u8]) {
+    /// Keeps `text`, which arrived `at`, dropping the oldest lines beyond the limits.
+    pub fn push(&mut self, at: SystemTime, stream: Stream, text: &[u8]) {
         if self.max_lines == 0 {
             return;
         }
         while self.lines.len() >= self.max_lines
-            || (!self.lines.is_empty() && self.bytes + text.len() > self.max_bytes)
+            || (!self.lines.is_empty() && self.text.len() + text.len() > Self::BYTES)
         {
             let Some(old) = self.lines.pop_front() else {
                 break;
             };
-            self.bytes -= old.text.len();
+            self.text.drain(..old.len);
         }
-        self.bytes += text.len();
-        self.lines.push_back(Line {
-            at: SystemTime::now(),
+        self.text.extend(text);
+        self.lines.push_back(Kept {
+            at,
             stream,
-            text: text.into(),
+            len: text.len(),
         });
     }
 
     /// The last `n` lines, oldest first.
     pub fn last(&self, n: usize) -> Vec<Line> {
+        let skipped = self.lines.len().saturating_sub(n);
+        let mut start: usize = self.lines.iter().take(skipped).map(|l| l.len).sum();
         self.lines
             .iter()
-            .skip(self.lines.len().saturating_sub(n))
-            .cloned()
+            .skip(skipped)
+            .map(|kept| {
+                let bytes: Vec<u8> = self.text.range(start..start + kept.len).copied().collect();
+                start += kept.len;
+                Line {
+                    at: kept.at,
+                    stream: kept.stream,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                }
+            })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_lines_are_kept_within_both_limits() {
+        let mut recent = Recent::new(3);
+        for text in ["one", "two", "three", "four"] {
+            recent.push(SystemTime::now(), Stream::Stdout, text.as_bytes());
+        }
+        let texts = |r: &Recent, n| r.last(n).into_iter().map(|l| l.text).collect::<Vec<_>>();
+        assert_eq!(texts(&recent, 10), ["two", "three", "four"]);
+        assert_eq!(texts(&recent, 1), ["four"]);
+        let mut recent = Recent::new(1000);
+        let big = vec![b'x'; Recent::BYTES / 2 + 1];
+        for _ in 0..3 {
+            recent.push(SystemTime::now(), Stream::Stderr, &big);
+        }
+        assert_eq!(
+            recent.last(10).len(),
+            1,
+            "two halves and more are over 1 MiB"
+        );
     }
 }

@@ -34,7 +34,7 @@ impl Context {
             .unwrap_or_else(|e| e.into_inner());
         output
             .as_ref()
-            .map(|o| o.last(n).iter().map(|line| line.text()).collect())
+            .map(|o| o.last(n).iter().map(|line| line.text.clone()).collect())
             .unwrap_or_default()
     }
 }
