@@ -203,16 +203,22 @@ fn fixture_mode_never_runs_the_command_when_setup_fails() {
     assert!(!dir.path().join("ran").exists());
 }
 
-#[test]
-fn fixture_mode_outlives_setup_steps_that_end_on_their_own() {
-    // Without keep_alive, an environment of one-shot steps ends once they have; COMMAND,
-    // and what it starts, still runs to its end.
+/// A directory whose environment is one step that ends at once.
+fn one_step() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
         "rmanager.json",
         r#"{"processes": {"setup": {"executable": "true"}}}"#,
     );
+    dir
+}
+
+#[test]
+fn fixture_mode_outlives_setup_steps_that_end_on_their_own() {
+    // Without keep_alive, an environment of one-shot steps ends once they have; COMMAND,
+    // and what it starts, still runs to its end.
+    let dir = one_step();
     let run = run_in(dir.path(), &["--", "sh", "-c", "sleep 0.5; echo finished"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("finished\n"), "{}", run.stdout);
@@ -220,12 +226,7 @@ fn fixture_mode_outlives_setup_steps_that_end_on_their_own() {
 
 #[test]
 fn fixture_mode_exits_127_or_126_when_the_command_cannot_run() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "rmanager.json",
-        r#"{"processes": {"setup": {"executable": "true"}}}"#,
-    );
+    let dir = one_step();
     write(dir.path(), "not-executable.sh", "echo hi\n");
     for (command, code) in [("no-such-command", 127), ("./not-executable.sh", 126)] {
         let run = run_in(dir.path(), &["--", command]);
