@@ -149,13 +149,10 @@ impl fmt::Display for Error {
                     write!(f, " (never started: {})", not_started.join(", "))?;
                 }
                 // Its own words are usually the reason, even when its output went nowhere.
-                match output.len() {
-                    0 => Ok(()),
-                    n => {
-                        let lines = if n == 1 { "line" } else { "lines" };
-                        write!(f, "\nrmanager: {process}'s last {n} {lines} of output:")?;
-                        output.iter().try_for_each(|line| write!(f, "\n    {line}"))
-                    }
+                let quoted = crate::output::quoted(process, output);
+                match quoted.strip_suffix('\n') {
+                    Some(quoted) => write!(f, "\n{quoted}"),
+                    None => Ok(()),
                 }
             }
             Error::PidFile { path, source } => write!(

@@ -18,14 +18,19 @@ macro_rules! say {
 
 #[doc(hidden)]
 pub fn line(text: fmt::Arguments) {
-    let line = format!("rmanager: {text}\n");
+    also(&format!("rmanager: {text}\n"));
+}
+
+/// Writes `text` (whole lines, such as a child's quoted after one of rmanager's) where
+/// rmanager's own lines go: the terminal, or the logfile.
+pub fn also(text: &str) {
     // A line that cannot be written (a closed terminal, a full disk) is not worth dying for.
     let _ = match LOGFILE.get() {
         Some(file) => file
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .write_all(line.as_bytes()),
-        None => io::stdout().lock().write_all(line.as_bytes()),
+            .write_all(text.as_bytes()),
+        None => io::stdout().lock().write_all(text.as_bytes()),
     };
 }
 

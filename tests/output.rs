@@ -156,3 +156,32 @@ fn the_logfile_receives_the_failure_report_too() {
     let log = std::fs::read_to_string(dir.path().join("manager.log")).unwrap();
     assert!(log.ends_with(report), "{log}");
 }
+
+#[test]
+fn a_process_that_fails_while_running_is_named_with_its_last_lines_when_unseen() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"keep_alive": true, "processes": {
+            "quiet": {"executable": "echo 'disk full' >&2; exit 4", "options": {"shell": true, "suppress_output": true}},
+            "loud": {"executable": "echo 'said it'; kill -9 $$", "options": {"shell": true}}
+        }}"#,
+    );
+    let mut manager = support::Manager::start(dir.path(), &[]);
+    manager.lines_starting(&[
+        "rmanager: quiet exited with code 4",
+        "rmanager: loud was killed by signal 9",
+    ]);
+    manager.signal(libc::SIGTERM);
+    let stdout = manager.finish().stdout;
+    // The suppressed one's reason follows its line; the other's was on the terminal.
+    assert!(
+        stdout.contains(
+            "rmanager: quiet exited with code 4\nrmanager: quiet's last 1 line of output:\n    disk full\n"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("loud's last"), "{stdout}");
+    assert!(stdout.contains("loud  | said it\n"), "{stdout}");
+}

@@ -19,7 +19,7 @@ use super::{ProcessState, RunState};
 use crate::error::Failure;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
 use crate::runtime::{self, JoinHandle, panic_text};
-use crate::spec::ManagerSpec;
+use crate::spec::{ManagerSpec, Output};
 use crate::verify::{self, Readiness};
 
 /// What the coordinator asks of a job.
@@ -93,6 +93,7 @@ pub(super) fn spawn(
         cx,
         reports,
         current: None,
+        was_ready: false,
     };
     let handle = runtime::spawn_joinable(async move {
         let name = job.cx.spec.processes[index].name.clone();
@@ -110,6 +111,9 @@ struct Job {
     reports: Sender<Report>,
     /// The current incarnation, until it has ended.
     current: Option<Arc<ProcessHandle>>,
+    /// Whether the current incarnation became ready: the end of one that did not is told
+    /// by the failure of its start.
+    was_ready: bool,
 }
 
 /// What woke a job.
@@ -159,8 +163,10 @@ impl Job {
 
     /// The current incarnation ended by itself (not stopped by rmanager).
     async fn ended(&mut self, end: ProcessEnd) {
+        let mut last_lines = Vec::new();
         if let Some(current) = self.current.take() {
             current.output_written().await;
+            last_lines = current.output().last(EXIT_LINES);
         }
         self.cx
             .snapshot
@@ -168,8 +174,21 @@ impl Job {
         let spec = &self.cx.spec.processes[self.index];
         log::info!("{} {end}", spec.name);
         // Ends during a shutdown are rmanager's doing, and not news.
-        if self.cx.spec.messages.process_exit && self.cx.stopping.get().is_none() {
-            crate::say!("Process {} exited with code {}", spec.display, end.code());
+        if self.cx.stopping.get().is_none() {
+            // A failure is news once the process was ready (before, its start's failure
+            // report tells it); pymanager's line keeps its form when asked for.
+            let failed = end != ProcessEnd::Exited(0) && self.was_ready;
+            if self.cx.spec.messages.process_exit {
+                crate::say!("Process {} exited with code {}", spec.display, end.code());
+            } else if failed {
+                crate::say!("{} {end}", spec.name);
+            }
+            // Its reason is in its last lines, which the terminal has not shown when its
+            // output went elsewhere.
+            if failed && spec.output != Output::Inherit {
+                let lines: Vec<String> = last_lines.into_iter().map(|l| l.text).collect();
+                crate::report::also(&crate::output::quoted(&spec.name, &lines));
+            }
         }
         self.report(Report::Down(self.index));
     }
@@ -233,6 +252,7 @@ impl Job {
         if outcome.is_ok() {
             log::info!("{} is ready", spec.name);
         }
+        self.was_ready = outcome.is_ok();
         outcome
     }
 
@@ -290,6 +310,9 @@ impl Job {
         }
     }
 }
+
+/// How many of its last lines a process that failed while running is quoted with.
+const EXIT_LINES: usize = 10;
 
 /// The start of each of process `index`'s lines on the terminal: its name, padded to the
 /// longest name; None when lines are printed unchanged.
