@@ -190,7 +190,7 @@ fn a_restart_whose_verifier_fails_answers_500_and_the_environment_stays_up() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("fail");
     let processes = format!(
-        r#""check": {{"executable": "sh", "arguments": ["-c", "test ! -e {}"], "verifier": {{"type": "exited"}}}},
+        r#""check": {{"executable": "sh", "arguments": ["-c", "echo checking; test ! -e {} || {{ echo 'marker found'; exit 1; }}"], "verifier": {{"type": "exited"}}}},
            "other": {{"executable": "sleep", "arguments": ["600"]}}"#,
         marker.display()
     );
@@ -198,13 +198,9 @@ fn a_restart_whose_verifier_fails_answers_500_and_the_environment_stays_up() {
     wait_until("running", PATIENCE, || api.status() == "running");
     let other = api.pid(2);
     std::fs::write(&marker, "").unwrap();
-    assert_eq!(
-        api.post("/restart/check"),
-        (
-            500,
-            error("check: exited with code 1, expected exit code 0")
-        )
-    );
+    let mut failed = error("check: exited with code 1, expected exit code 0");
+    failed["output"] = serde_json::json!(["checking", "marker found"]);
+    assert_eq!(api.post("/restart/check"), (500, failed));
     assert_eq!(api.status(), "running");
     assert_eq!(api.pid(2), other);
 }

@@ -110,7 +110,8 @@ fn a_restart_that_fails_its_verifier_leaves_the_environment_up() {
         error,
         RestartError::Failed {
             process: "check".into(),
-            failure: Failure::Check("exited with code 1, expected exit code 0".into())
+            failure: Failure::Check("exited with code 1, expected exit code 0".into()),
+            output: Vec::new(),
         }
     );
     assert_eq!(manager.status(), ManagerStatus::Running);

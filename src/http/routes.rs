@@ -79,13 +79,20 @@ async fn restart(req: Request<Api>) -> tide::Result {
             json!({"success": true, "process": process(&state)}),
         )),
         Err(e) => {
-            let status = match e {
-                RestartError::NotFound(_) => StatusCode::NotFound,
-                RestartError::Launching => StatusCode::Conflict,
-                RestartError::ShuttingDown => StatusCode::Forbidden,
-                RestartError::Failed { .. } => StatusCode::InternalServerError,
+            let (status, output) = match &e {
+                RestartError::NotFound(_) => (StatusCode::NotFound, None),
+                RestartError::Launching => (StatusCode::Conflict, None),
+                RestartError::ShuttingDown => (StatusCode::Forbidden, None),
+                RestartError::Failed { output, .. } => {
+                    (StatusCode::InternalServerError, Some(output))
+                }
             };
-            Ok(error(status, &e.to_string()))
+            let mut body = json!({"success": false, "error": {"message": e.to_string()}});
+            // The process's own last words usually say why.
+            if let Some(output) = output {
+                body["output"] = json!(output);
+            }
+            Ok(json_response(status, body))
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::runtime::channel::{self, Receiver, Sender};
 use futures_lite::future;
 
 use super::context::Context;
-use super::job::{self, Command, Report, RestartError, UpError};
+use super::job::{self, Command, REPORT_LINES, Report, RestartError, UpError};
 use super::{ManagerStatus, ProcessState};
 use crate::error::{Error, Failure};
 use crate::latch::Latch;
@@ -28,9 +28,6 @@ pub(super) enum Request {
         reply: Sender<Result<ProcessState, RestartError>>,
     },
 }
-
-/// How many of a failed process's last lines its failure report shows.
-const REPORT_LINES: usize = 30;
 
 /// How the launch ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,6 +64,8 @@ pub enum RestartError {
     Failed {
         process: String,
         failure: Failure,
+        /// Its last lines of output.
+        output: Vec<String>,
     },
 }
 
@@ -74,7 +76,9 @@ impl fmt::Display for RestartError {
             RestartError::Launching => f.write_str("The environment is still starting."),
             // pymanager's words.
             RestartError::ShuttingDown => f.write_str("Process is in shutdown."),
-            RestartError::Failed { process, failure } => write!(f, "{process}: {failure}"),
+            RestartError::Failed {
+                process, failure, ..
+            } => write!(f, "{process}: {failure}"),
         }
     }
 }
@@ -193,6 +197,18 @@ impl Job {
         self.report(Report::Down(self.index));
     }
 
+    /// The current incarnation's last `n` lines; once it has ended, with its last ones in.
+    async fn last_lines(&self, n: usize) -> Vec<String> {
+        let Some(current) = &self.current else {
+            return Vec::new();
+        };
+        if current.ended().is_some() {
+            current.output_written().await;
+        }
+        let lines = current.output().last(n);
+        lines.into_iter().map(|line| line.text).collect()
+    }
+
     /// Starts the process and waits until its check passes; gives up when shutdown begins.
     async fn bring_up(&mut self) -> Result<(), UpError> {
         let cx = self.cx.clone();
@@ -275,6 +291,7 @@ impl Job {
             (Err(UpError::Failed(failure)), _) => Err(RestartError::Failed {
                 process: self.name().to_owned(),
                 failure,
+                output: self.last_lines(REPORT_LINES).await,
             }),
             (Ok(()), None) => Err(RestartError::NotFound(self.index + 1)),
         }
@@ -313,6 +330,9 @@ impl Job {
 
 /// How many of its last lines a process that failed while running is quoted with.
 const EXIT_LINES: usize = 10;
+
+/// How many of its last lines a failed start (or restart) is reported with.
+pub(super) const REPORT_LINES: usize = 30;
 
 /// The start of each of process `index`'s lines on the terminal: its name, padded to the
 /// longest name; None when lines are printed unchanged.
