@@ -57,6 +57,11 @@ pub struct Cli {
     #[arg(long)]
     pub raw: bool,
 
+    /// After each process's name, the time each line arrived (also `"output":
+    /// {"timestamps": true}`)
+    #[arg(long)]
+    pub timestamps: bool,
+
     /// Colour each process's name: auto (on a terminal, unless NO_COLOR is set), always or
     /// never
     #[arg(long, value_name = "WHEN", default_value = "auto")]
@@ -111,6 +116,7 @@ impl Cli {
             Err(error) => return report(&error),
         };
         spec.output.prefix &= !self.raw;
+        spec.output.timestamps |= self.timestamps;
         spec.output.color = match self.color {
             Color::Always => true,
             Color::Never => false,

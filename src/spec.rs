@@ -36,6 +36,8 @@ pub struct OutputStyle {
     pub prefix: bool,
     /// The names in colour (the command line decides: a terminal, NO_COLOR, --color).
     pub color: bool,
+    /// The time each line arrived, after the name.
+    pub timestamps: bool,
 }
 
 /// The HTTP control API's settings.
@@ -242,6 +244,7 @@ impl ManagerSpec {
             output: OutputStyle {
                 prefix: config.output.prefix,
                 color: false,
+                timestamps: config.output.timestamps,
             },
             messages: Messages {
                 process_exit: config.messages.contains(&MessageKind::ProcessExit),

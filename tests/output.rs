@@ -185,3 +185,32 @@ fn a_process_that_fails_while_running_is_named_with_its_last_lines_when_unseen()
     assert!(!stdout.contains("loud's last"), "{stdout}");
     assert!(stdout.contains("loud  | said it\n"), "{stdout}");
 }
+
+#[test]
+fn timestamps_follow_the_name_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, args) in [
+        (r#""output": {"timestamps": true}, "#, &[][..]),
+        ("", &["--timestamps"][..]),
+    ] {
+        write(
+            dir.path(),
+            "rmanager.json",
+            format!(
+                r#"{{{config}"processes": {{"p": {{"executable": "echo", "arguments": ["hi"]}}}}}}"#
+            ),
+        );
+        let run = run_in(dir.path(), args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let line = run.stdout.lines().find(|l| l.starts_with("p | ")).unwrap();
+        // p | 2026-11-30T16:11:31.123Z hi
+        let (stamp, text) = line["p | ".len()..].split_once(' ').unwrap();
+        assert_eq!(text, "hi");
+        let bytes = stamp.as_bytes();
+        assert_eq!(
+            (stamp.len(), bytes[4], bytes[10], bytes[19], bytes[23]),
+            (24, b'-', b'T', b'.', b'Z'),
+            "{line}"
+        );
+    }
+}

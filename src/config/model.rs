@@ -107,6 +107,11 @@ pub struct OutputConfig {
     /// the processes' output unchanged, as pymanager did (the `--raw` option).
     #[serde(default = "OutputConfig::yes")]
     pub prefix: bool,
+
+    /// After the name, the time each line arrived (UTC, to the millisecond), as
+    /// `--timestamps` does.
+    #[serde(default)]
+    pub timestamps: bool,
 }
 
 impl OutputConfig {
@@ -117,7 +122,10 @@ impl OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { prefix: true }
+        OutputConfig {
+            prefix: true,
+            timestamps: false,
+        }
     }
 }
 

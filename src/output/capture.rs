@@ -4,6 +4,7 @@
 //! failure reports quote. The child waits on rmanager only when the terminal itself stops
 //! reading.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -30,11 +31,19 @@ const CHUNK: usize = 256 * 1024;
 /// Where a process's output goes.
 pub enum Destination {
     /// rmanager's stdout, each line after this label; without one, the bytes as they are.
-    Terminal(Option<Vec<u8>>),
+    Terminal(Option<Label>),
     /// This file, the bytes as they are.
     File(File),
     /// Nowhere but the recent output.
     Nowhere,
+}
+
+/// How each of a process's lines begins on rmanager's stdout.
+pub struct Label {
+    /// `name | `, padded and perhaps coloured (see [`super::printer::label`]).
+    pub name: Vec<u8>,
+    /// Whether the time the line arrived follows the name.
+    pub timestamps: bool,
 }
 
 /// What the reading of a process's output tells: its `log` check's match, its end, and its
@@ -174,7 +183,13 @@ impl Pipeline {
         let at = SystemTime::now();
         let mut recent = capture.recent.lock().unwrap_or_else(|e| e.into_inner());
         let label = match &self.destination {
-            Destination::Terminal(Some(label)) => Some(label),
+            Destination::Terminal(Some(label)) if label.timestamps => {
+                let mut text = label.name.clone();
+                text.extend_from_slice(printer::timestamp(at).as_bytes());
+                text.push(b' ');
+                Some(Cow::Owned(text))
+            }
+            Destination::Terminal(Some(label)) => Some(Cow::Borrowed(&label.name)),
             _ => None,
         };
         split(&mut |line: &[u8], piece: Piece| {
@@ -190,7 +205,7 @@ impl Pipeline {
                     capture.matched.set(());
                 }
             }
-            if let Some(label) = label {
+            if let Some(label) = &label {
                 batch.extend_from_slice(label);
                 batch.extend_from_slice(line);
                 batch.push(b'\n');

@@ -7,7 +7,7 @@ mod lines;
 pub mod printer;
 mod recent;
 
-pub use capture::{Capture, Destination, start};
+pub use capture::{Capture, Destination, Label, start};
 pub use lines::MAX_LINE;
 
 /// A process's last lines as rmanager quotes them after one of its own lines: a heading,

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::runtime::channel;
 
@@ -68,4 +69,49 @@ pub fn label(name: &str, width: usize, index: usize, color: bool) -> Vec<u8> {
         false => format!("{text} "),
     }
     .into_bytes()
+}
+
+/// `at` in RFC 3339, UTC, to the millisecond: `2026-11-30T16:11:31.123Z`.
+pub fn timestamp(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (days, seconds) = ((since.as_secs() / 86400) as i64, since.as_secs() % 86400);
+    // The civil date of a day count (Howard Hinnant's days_from_civil, inverted).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc_3339_in_utc() {
+        let at = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
+        assert_eq!(timestamp(at(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(timestamp(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
+        assert_eq!(
+            timestamp(at(1_796_083_199, 999)),
+            "2026-11-30T23:59:59.999Z"
+        );
+    }
 }

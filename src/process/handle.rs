@@ -14,7 +14,7 @@ use regex::Regex;
 use super::group::{ProcessGroup, Stop};
 use super::{Command, ProcessEnd, Stdio, Watchdog};
 use crate::latch::Latch;
-use crate::output::{self, Capture, Destination};
+use crate::output::{self, Capture, Destination, Label};
 use crate::spec::{EnvironmentFile, Output, ProcessSpec, VerifierSpec};
 
 /// The longest a stop waits for the last of a process's copied output.
@@ -75,7 +75,7 @@ impl ProcessHandle {
     /// (none: they are printed as they are).
     pub async fn spawn(
         spec: &ProcessSpec,
-        label: Option<Vec<u8>>,
+        label: Option<Label>,
         watchdog: Option<Arc<Watchdog>>,
     ) -> Result<ProcessHandle, SpawnError> {
         let environment = match &spec.environment_file {

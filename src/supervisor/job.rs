@@ -17,6 +17,7 @@ use futures_lite::{FutureExt, future};
 use super::context::Context;
 use super::{ProcessState, RunState};
 use crate::error::Failure;
+use crate::output::Label;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
 use crate::runtime::{self, JoinHandle, panic_text};
 use crate::spec::{ManagerSpec, Output};
@@ -336,14 +337,15 @@ pub(super) const REPORT_LINES: usize = 30;
 
 /// The start of each of process `index`'s lines on the terminal: its name, padded to the
 /// longest name; None when lines are printed unchanged.
-fn label(spec: &ManagerSpec, index: usize) -> Option<Vec<u8>> {
+fn label(spec: &ManagerSpec, index: usize) -> Option<Label> {
     let width = spec.processes.iter().map(|p| p.name.chars().count()).max();
-    spec.output.prefix.then(|| {
-        crate::output::printer::label(
+    spec.output.prefix.then(|| Label {
+        name: crate::output::printer::label(
             &spec.processes[index].name,
             width.unwrap_or(0),
             index,
             spec.output.color,
-        )
+        ),
+        timestamps: spec.output.timestamps,
     })
 }
