@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::process::SpawnError;
+use crate::process::{ProcessEnd, SpawnError};
 
 /// The exit codes rmanager documents in its README.
 pub mod exit_code {
@@ -63,7 +63,9 @@ pub enum Error {
         /// The processes the launch never reached.
         not_started: Vec<String>,
         /// The process's last lines of output, for the report.
-        output: Vec<String>,
+        output: Box<[String]>,
+        /// Other processes that failed on their own during setup.
+        also_failed: Box<[EndedEarly]>,
     },
     /// The daemon's pidfile cannot be written, or another daemon holds it.
     PidFile {
@@ -86,6 +88,16 @@ pub enum Error {
         what: &'static str,
         source: io::Error,
     },
+}
+
+/// A process that ended by itself, with a failure, while the environment was starting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedEarly {
+    pub process: String,
+    /// The exit code, or the negative signal number.
+    pub code: i32,
+    /// Its last lines of output.
+    pub output: Vec<String>,
 }
 
 impl Error {
@@ -140,6 +152,7 @@ impl fmt::Display for Error {
                 failure,
                 not_started,
                 output,
+                also_failed,
             } => {
                 write!(
                     f,
@@ -149,9 +162,17 @@ impl fmt::Display for Error {
                     write!(f, " (never started: {})", not_started.join(", "))?;
                 }
                 // Its own words are usually the reason, even when its output went nowhere.
-                let quoted = crate::output::quoted(process, output);
-                match quoted.strip_suffix('\n') {
-                    Some(quoted) => write!(f, "\n{quoted}"),
+                let mut report = crate::output::quoted(process, output);
+                for other in also_failed {
+                    report.push_str(&format!(
+                        "rmanager: {} {} during setup\n{}",
+                        other.process,
+                        ProcessEnd::from_code(other.code),
+                        crate::output::quoted(&other.process, &other.output)
+                    ));
+                }
+                match report.strip_suffix('\n') {
+                    Some(report) => write!(f, "\n{report}"),
                     None => Ok(()),
                 }
             }

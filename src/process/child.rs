@@ -29,6 +29,14 @@ impl ProcessEnd {
             ProcessEnd::Signaled(signal) => -signal,
         }
     }
+
+    /// The end a pymanager code stands for.
+    pub fn from_code(code: i32) -> ProcessEnd {
+        match code {
+            ..0 => ProcessEnd::Signaled(-code),
+            code => ProcessEnd::Exited(code),
+        }
+    }
 }
 
 impl fmt::Display for ProcessEnd {

@@ -13,8 +13,8 @@ use futures_lite::future;
 
 use super::context::Context;
 use super::job::{self, Command, REPORT_LINES, Report, RestartError, UpError};
-use super::{ManagerStatus, ProcessState};
-use crate::error::{Error, Failure};
+use super::{ManagerStatus, ProcessState, RunState};
+use crate::error::{EndedEarly, Error, Failure};
 use crate::latch::Latch;
 use crate::runtime::JoinHandle;
 
@@ -39,6 +39,7 @@ pub(super) enum Launch {
         not_started: Vec<String>,
         /// Its last lines of output.
         output: Vec<String>,
+        also_failed: Vec<EndedEarly>,
     },
     /// A shutdown was asked for before every process was ready.
     Interrupted,
@@ -53,11 +54,13 @@ impl Launch {
                 failure,
                 not_started,
                 output,
+                also_failed,
             } => Err(Error::Setup {
                 process,
                 failure,
                 not_started,
-                output,
+                output: output.into(),
+                also_failed: also_failed.into(),
             }),
             Launch::Interrupted => Err(Error::Interrupted),
         }
@@ -103,6 +106,12 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
     if launch == Launch::Ready {
         coordinator.cx.snapshot.set_status(ManagerStatus::Running);
         log::info!("every process is ready");
+        // What failed by itself during the launch, now that no failure report tells it.
+        let cx = &coordinator.cx;
+        for (index, code) in coordinator.failed_by_themselves() {
+            let lines = cx.last_lines(index, job::EXIT_LINES);
+            job::announce_failure(&cx.spec, &cx.spec.processes[index], code, &lines);
+        }
     }
     outcome.launched.set(launch.clone());
     if launch == Launch::Ready {
@@ -118,6 +127,29 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
 }
 
 impl Coordinator {
+    /// The processes that have ended by themselves with a failure: (index, code).
+    fn failed_by_themselves(&self) -> Vec<(usize, i32)> {
+        (0..self.cx.spec.processes.len())
+            .filter_map(|index| match self.cx.snapshot.process(index)?.run {
+                RunState::Terminated { code } if code != 0 => Some((index, code)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// For a failure report: the processes other than `failed` that failed by themselves.
+    fn ended_early(&self, failed: usize) -> Vec<EndedEarly> {
+        self.failed_by_themselves()
+            .into_iter()
+            .filter(|&(index, _)| index != failed)
+            .map(|(index, code)| EndedEarly {
+                process: self.cx.spec.processes[index].name.clone(),
+                code,
+                output: self.cx.last_lines(index, REPORT_LINES),
+            })
+            .collect()
+    }
+
     async fn next(&self) -> Wake {
         // Both senders live as long as the coordinator: the handle's in the Manager (or a
         // shutdown was requested as it dropped), the jobs' here.
@@ -181,6 +213,7 @@ impl Coordinator {
                             failure,
                             not_started,
                             output: self.cx.last_lines(index, REPORT_LINES),
+                            also_failed: self.ended_early(index),
                         };
                     }
                     Err(UpError::ShuttingDown) => return Launch::Interrupted,

@@ -15,12 +15,12 @@ use crate::runtime::channel::{self, Receiver, Sender};
 use futures_lite::{FutureExt, future};
 
 use super::context::Context;
-use super::{ProcessState, RunState};
+use super::{ManagerStatus, ProcessState, RunState};
 use crate::error::Failure;
 use crate::output::Label;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
 use crate::runtime::{self, JoinHandle, panic_text};
-use crate::spec::{ManagerSpec, Output};
+use crate::spec::{ManagerSpec, Output, ProcessSpec};
 use crate::verify::{self, Readiness};
 
 /// What the coordinator asks of a job.
@@ -172,6 +172,8 @@ impl Job {
         if let Some(current) = self.current.take() {
             current.output_written().await;
             last_lines = current.output().last(EXIT_LINES);
+            // Its last lines come before what rmanager says of its end.
+            crate::output::printer::flush().await;
         }
         self.cx
             .snapshot
@@ -180,19 +182,17 @@ impl Job {
         log::info!("{} {end}", spec.name);
         // Ends during a shutdown are rmanager's doing, and not news.
         if self.cx.stopping.get().is_none() {
-            // A failure is news once the process was ready (before, its start's failure
-            // report tells it); pymanager's line keeps its form when asked for.
+            // A failure is news once the environment runs; during the launch, the
+            // coordinator tells it, in the failure report or once everything is ready.
+            // pymanager's line keeps its form when asked for.
             let failed = end != ProcessEnd::Exited(0) && self.was_ready;
+            let running = self.cx.snapshot.status() == ManagerStatus::Running;
             if self.cx.spec.messages.process_exit {
                 crate::say!("Process {} exited with code {}", spec.display, end.code());
-            } else if failed {
-                crate::say!("{} {end}", spec.name);
             }
-            // Its reason is in its last lines, which the terminal has not shown when its
-            // output went elsewhere.
-            if failed && spec.output != Output::Inherit {
+            if failed && running {
                 let lines: Vec<String> = last_lines.into_iter().map(|l| l.text).collect();
-                crate::report::also(&crate::output::quoted(&spec.name, &lines));
+                announce_failure(&self.cx.spec, spec, end.code(), &lines);
             }
         }
         self.report(Report::Down(self.index));
@@ -330,7 +330,7 @@ impl Job {
 }
 
 /// How many of its last lines a process that failed while running is quoted with.
-const EXIT_LINES: usize = 10;
+pub(super) const EXIT_LINES: usize = 10;
 
 /// How many of its last lines a failed start (or restart) is reported with.
 pub(super) const REPORT_LINES: usize = 30;
@@ -348,4 +348,21 @@ fn label(spec: &ManagerSpec, index: usize) -> Option<Label> {
         ),
         timestamps: spec.output.timestamps,
     })
+}
+
+/// Says that a process failed by itself (`code`: the exit code, or the negative signal
+/// number), with its last lines when its output went elsewhere than the terminal. With
+/// `process.exit` in `messages`, pymanager's line has said it already.
+pub(super) fn announce_failure(
+    manager: &ManagerSpec,
+    spec: &ProcessSpec,
+    code: i32,
+    last_lines: &[String],
+) {
+    if !manager.messages.process_exit {
+        crate::say!("{} {}", spec.name, ProcessEnd::from_code(code));
+    }
+    if spec.output != Output::Inherit {
+        crate::report::also(&crate::output::quoted(&spec.name, last_lines));
+    }
 }
