@@ -81,6 +81,8 @@ pub struct ProcessSpec {
     pub output: Output,
     /// How many of its latest output lines are kept.
     pub log_lines: usize,
+    /// Its stdout and stderr are a pseudo-terminal.
+    pub tty: bool,
     pub verifier: Option<VerifierSpec>,
     /// Indices (in `ManagerSpec::processes`) of the processes that must be ready before
     /// this one starts; with sequential startup, the one before it is among them.
@@ -353,6 +355,7 @@ impl ProcessSpec {
             display,
             working_directory: options.working_directory.as_ref().map(PathBuf::from),
             log_lines: options.log_lines,
+            tty: options.tty,
             environment_file,
             output,
             verifier,

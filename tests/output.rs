@@ -266,3 +266,33 @@ fn a_failure_during_a_successful_launch_is_told_once() {
     let told = "rmanager: cache exited with code 1\nrmanager: cache's last 1 line of output:\n    bad config\n";
     assert_eq!(run.stdout.matches(told).count(), 1, "{}", run.stdout);
 }
+
+#[test]
+fn a_python_child_on_a_pseudo_terminal_passes_a_log_check_unbuffered() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tty, code) in [(true, 0), (false, 5)] {
+        write(
+            dir.path(),
+            "rmanager.json",
+            format!(
+                r#"{{"processes": {{
+                    "py": {{"executable": "python3", "arguments": ["-c", "import time; print('ready'); time.sleep(600)"],
+                            "options": {{"tty": {tty}}},
+                            "verifier": {{"type": "log", "arguments": {{"pattern": "^ready$", "timeout": 3}}}}}}
+                }}}}"#
+            ),
+        );
+        // Python buffers a pipe until it exits: only the terminal makes it print at once.
+        let run = support::rmanager()
+            .current_dir(dir.path())
+            .env_remove("PYTHONUNBUFFERED")
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        let run = support::Run::from(run);
+        assert_eq!(run.code, code, "tty {tty}: {}", run.stderr);
+        if tty {
+            assert!(run.stdout.contains("py | ready\n"), "{}", run.stdout);
+        }
+    }
+}

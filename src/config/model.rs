@@ -265,6 +265,12 @@ pub struct ProcessOptions {
     #[serde(default)]
     pub shell: ShellSetting,
 
+    /// Give the process a pseudo-terminal for stdout and stderr, so that programs which
+    /// buffer their output when it is not a terminal (Python without -u, Perl, C stdio)
+    /// print each line as it comes, in colour where they colour a terminal's.
+    #[serde(default)]
+    pub tty: bool,
+
     /// How many of the process's latest output lines rmanager keeps (at most 1 MiB of
     /// them), for failure reports; 0 keeps none.
     #[serde(default = "ProcessOptions::default_log_lines")]
@@ -285,6 +291,7 @@ impl Default for ProcessOptions {
             redirect_output: None,
             environment_file: None,
             shell: ShellSetting::Off,
+            tty: false,
             log_lines: Self::default_log_lines(),
         }
     }

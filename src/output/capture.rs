@@ -75,11 +75,11 @@ struct Pipeline {
     pattern: Option<Regex>,
 }
 
-/// Reads `stdout` and `stderr` (rmanager's ends of the child's pipes) in the background,
-/// keeping the last `keep` lines.
+/// Reads `stdout` and `stderr` (rmanager's ends of the child's pipes; a pseudo-terminal
+/// carries both as stdout) in the background, keeping the last `keep` lines.
 pub fn start(
     stdout: File,
-    stderr: File,
+    stderr: Option<File>,
     destination: Destination,
     pattern: Option<Regex>,
     keep: usize,
@@ -95,8 +95,11 @@ pub fn start(
         destination,
         pattern,
     });
-    let open = Arc::new(AtomicUsize::new(2));
-    for (file, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
+    let streams: Vec<(File, Stream)> = std::iter::once((stdout, Stream::Stdout))
+        .chain(stderr.map(|stderr| (stderr, Stream::Stderr)))
+        .collect();
+    let open = Arc::new(AtomicUsize::new(streams.len()));
+    for (file, stream) in streams {
         // A larger pipe (up to the system's limit for one, 1 MiB by default) lets a chatty
         // child write on while rmanager passes on what came before: fewer switches between
         // the two. Where it cannot grow, the default 64 KiB serves.

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,18 +112,36 @@ impl ProcessHandle {
             Output::Suppress => Destination::Nowhere,
             Output::File(path) => Destination::File(File::create(path).map_err(output_error)?),
         };
-        command
-            .stdin(Stdio::Null)
-            .stdout(Stdio::Piped)
-            .stderr(Stdio::Piped);
+        let terminal = match spec.tty {
+            true => Some(pseudo_terminal().map_err(output_error)?),
+            false => None,
+        };
+        command.stdin(Stdio::Null);
+        match &terminal {
+            Some((_, child)) => {
+                let both = child.try_clone().map_err(output_error)?;
+                command
+                    .stdout(Stdio::Fd(both))
+                    .stderr(Stdio::Fd(child.try_clone().map_err(output_error)?));
+            }
+            None => {
+                command.stdout(Stdio::Piped).stderr(Stdio::Piped);
+            }
+        }
         let (group, pipes) = ProcessGroup::spawn(command, watchdog.clone())
             .await
             .map_err(|source| SpawnError::Spawn {
                 program: program.to_owned(),
                 source,
             })?;
-        let (Some(stdout), Some(stderr)) = (pipes.stdout, pipes.stderr) else {
-            unreachable!("both streams were asked for as pipes");
+        // With a terminal, its other side is the child's alone from now on: once the child
+        // and what it started have closed it, reading ends.
+        let (stdout, stderr) = match terminal {
+            Some((ours, _)) => (File::from(ours), None),
+            None => match (pipes.stdout, pipes.stderr) {
+                (Some(stdout), stderr @ Some(_)) => (stdout, stderr),
+                _ => unreachable!("both streams were asked for as pipes"),
+            },
         };
         // A failure here leaves a started group, which dropping kills.
         let output = output::start(stdout, stderr, destination, pattern, spec.log_lines)
@@ -241,4 +260,20 @@ async fn source_environment(
             Some((name.to_owned(), value.to_owned()))
         })
         .collect())
+}
+
+/// A pseudo-terminal for a child's stdout and stderr: rmanager's side and the child's. The
+/// child sees a terminal, so that runtimes which buffer a pipe (Python, Perl, C stdio)
+/// write each line as it comes; output processing is off, so its bytes arrive as written.
+fn pseudo_terminal() -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::pty::OpenptFlags;
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let ours = rustix::pty::openpt(flags)?;
+    rustix::pty::grantpt(&ours)?;
+    rustix::pty::unlockpt(&ours)?;
+    let child = rustix::pty::ioctl_tiocgptpeer(&ours, flags)?;
+    let mut modes = rustix::termios::tcgetattr(&child)?;
+    modes.output_modes -= rustix::termios::OutputModes::OPOST;
+    rustix::termios::tcsetattr(&child, rustix::termios::OptionalActions::Now, &modes)?;
+    Ok((ours, child))
 }
