@@ -67,6 +67,10 @@ pub struct Cli {
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: Color,
 
+    /// Write one JSON object per line to FILE (`-`: stdout) for each lifecycle event
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
     /// Write rmanager's own messages to FILE instead of the terminal
     #[arg(short, long, value_name = "FILE")]
     pub logfile: Option<PathBuf>,
@@ -105,6 +109,14 @@ impl Cli {
         if let Err(e) = sink.and_then(|sink| crate::report::init(level, sink)) {
             eprintln!("rmanager: cannot set up logging: {e}");
             return exit_code::SETUP_FAILED;
+        }
+        if let Some(path) = &self.events {
+            if let Err(source) = crate::events::init(path) {
+                return report(&Error::Events {
+                    path: path.clone(),
+                    source,
+                });
+            }
         }
         if self.print_schema {
             crate::report::stdout(&config::schema::to_pretty_json());

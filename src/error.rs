@@ -81,6 +81,11 @@ pub enum Error {
         path: PathBuf,
         source: io::Error,
     },
+    /// The --events file cannot be created.
+    Events {
+        path: PathBuf,
+        source: io::Error,
+    },
     /// A shutdown was asked for before every process was ready.
     Interrupted,
     /// rmanager itself could not set up (signal handlers, ...).
@@ -104,7 +109,9 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::ConfigNotFound { .. } => exit_code::CONFIG_NOT_FOUND,
-            Error::ConfigUnreadable { .. } | Error::Logfile { .. } => exit_code::CONFIG_UNREADABLE,
+            Error::ConfigUnreadable { .. } | Error::Logfile { .. } | Error::Events { .. } => {
+                exit_code::CONFIG_UNREADABLE
+            }
             Error::ConfigInvalid { .. } => exit_code::CONFIG_INVALID,
             Error::NoProcesses { .. } => exit_code::NO_PROCESSES,
             Error::Setup { .. }
@@ -183,6 +190,13 @@ impl fmt::Display for Error {
             ),
             Error::ControlApi { reason } => {
                 write!(f, "rmanager: setup failed: the HTTP control API: {reason}")
+            }
+            Error::Events { path, source } => {
+                write!(
+                    f,
+                    "rmanager: cannot write the events file {}: {source}",
+                    path.display()
+                )
             }
             Error::Logfile { path, source } => {
                 write!(
@@ -266,6 +280,7 @@ impl std::error::Error for Error {
             Error::ConfigUnreadable { source, .. }
             | Error::PidFile { source, .. }
             | Error::Logfile { source, .. }
+            | Error::Events { source, .. }
             | Error::Manager { source, .. } => Some(source),
             _ => None,
         }

@@ -33,6 +33,7 @@ pub mod config;
 mod daemon;
 mod environment;
 pub mod error;
+mod events;
 mod fixture;
 mod http;
 mod latch;

@@ -296,3 +296,89 @@ fn a_python_child_on_a_pseudo_terminal_passes_a_log_check_unbuffered() {
         }
     }
 }
+
+#[test]
+fn events_tell_the_whole_story_of_a_run_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"graceful_time": 0.5, "processes": {
+            "setup": {"executable": "true", "verifier": {"type": "exited"}},
+            "stubborn": {"executable": "trap '' TERM; echo up; sleep 600", "options": {"shell": true},
+                         "verifier": {"type": "log", "arguments": {"pattern": "up"}}}
+        }}"#,
+    );
+    let run = run_in(dir.path(), &["--events", "events.jsonl", "--", "true"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for event in &events {
+        assert!(
+            event["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{event}"
+        );
+    }
+    let story: Vec<String> = events
+        .iter()
+        .map(|e| match e["process"].as_str() {
+            Some(process) => format!("{} {process}", e["event"].as_str().unwrap()),
+            None => e["event"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        story,
+        [
+            "started setup",
+            // Its check passes as it exits; its exit is told once its group is empty.
+            "ready setup",
+            "exited setup",
+            "started stubborn",
+            "ready stubborn",
+            "environment_ready",
+            "shutdown_begun",
+            "killed stubborn",
+            "shutdown_finished"
+        ],
+        "{text}"
+    );
+    let started = &events[3];
+    assert!(started["pid"].as_u64().is_some_and(|p| p > 1), "{started}");
+    assert_eq!(events[2]["code"], 0);
+}
+
+#[test]
+fn events_tell_a_failed_launch_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"db": {"executable": "false", "verifier": {"type": "exited"}}}}"#,
+    );
+    let run = run_in(dir.path(), &["--events", "-"]);
+    assert_eq!(run.code, 5);
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    let at = |kind: &str| kinds.iter().position(|k| *k == kind);
+    assert!(
+        at("started") < at("failed")
+            && at("failed") < at("environment_failed")
+            && at("environment_failed") < at("shutdown_begun")
+            && at("shutdown_begun") < at("shutdown_finished")
+            && at("started").is_some(),
+        "{kinds:?}"
+    );
+    let failed = &events[at("failed").unwrap()];
+    assert_eq!(failed["reason"], "exited with code 1, expected exit code 0");
+}

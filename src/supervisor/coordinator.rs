@@ -15,6 +15,7 @@ use super::context::Context;
 use super::job::{self, Command, REPORT_LINES, Report, RestartError, UpError};
 use super::{ManagerStatus, ProcessState, RunState};
 use crate::error::{EndedEarly, Error, Failure};
+use crate::events::{self, Event};
 use crate::latch::Latch;
 use crate::runtime::JoinHandle;
 
@@ -103,6 +104,18 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
         up: HashSet::new(),
     };
     let launch = coordinator.launch().await;
+    match &launch {
+        Launch::Ready => events::emit(Event::EnvironmentReady {
+            processes: coordinator.cx.spec.processes.len(),
+        }),
+        Launch::Failed {
+            process, failure, ..
+        } => events::emit(Event::EnvironmentFailed {
+            process,
+            reason: &failure.to_string(),
+        }),
+        Launch::Interrupted => {}
+    }
     if launch == Launch::Ready {
         coordinator.cx.snapshot.set_status(ManagerStatus::Running);
         log::info!("every process is ready");
@@ -123,6 +136,7 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
     coordinator.cx.watchdog.dismiss();
     // Every process's last lines reach the terminal before the environment is done.
     crate::output::printer::flush().await;
+    events::emit(Event::ShutdownFinished);
     outcome.finished.set(launch);
 }
 
@@ -282,6 +296,7 @@ impl Coordinator {
                 status == ManagerStatus::ForceShutdown
             });
         cx.stopping.set(());
+        events::emit(Event::ShutdownBegun);
         if !self.up.is_empty() {
             crate::say!("shutting down gracefully (a SIGINT kills everything at once)");
         }

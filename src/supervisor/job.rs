@@ -17,6 +17,7 @@ use futures_lite::{FutureExt, future};
 use super::context::Context;
 use super::{ManagerStatus, ProcessState, RunState};
 use crate::error::Failure;
+use crate::events::{self, Event};
 use crate::output::Label;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
 use crate::runtime::{self, JoinHandle, panic_text};
@@ -180,6 +181,10 @@ impl Job {
             .set_run(self.index, RunState::Terminated { code: end.code() });
         let spec = &self.cx.spec.processes[self.index];
         log::info!("{} {end}", spec.name);
+        events::emit(Event::Exited {
+            process: &spec.name,
+            code: end.code(),
+        });
         // Ends during a shutdown are rmanager's doing, and not news.
         if self.cx.stopping.get().is_none() {
             // A failure is news once the environment runs; during the launch, the
@@ -241,6 +246,10 @@ impl Job {
                 .unwrap_or_else(|e| e.into_inner()) = Some(handle.output().clone());
             cx.snapshot
                 .set_run(self.index, RunState::Running { pid: handle.pid() });
+            events::emit(Event::Started {
+                process: &spec.name,
+                pid: handle.pid(),
+            });
             self.report(Report::Up(self.index));
             let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
                 return Ok(());
@@ -266,8 +275,18 @@ impl Job {
             Err(UpError::ShuttingDown)
         };
         let outcome = future::race(up, stopping).await;
-        if outcome.is_ok() {
-            log::info!("{} is ready", spec.name);
+        match &outcome {
+            Ok(()) => {
+                log::info!("{} is ready", spec.name);
+                events::emit(Event::Ready {
+                    process: &spec.name,
+                });
+            }
+            Err(UpError::Failed(failure)) => events::emit(Event::Failed {
+                process: &spec.name,
+                reason: &failure.to_string(),
+            }),
+            Err(UpError::ShuttingDown) => {}
         }
         self.was_ready = outcome.is_ok();
         outcome
@@ -278,10 +297,19 @@ impl Job {
             return Err(RestartError::ShuttingDown);
         }
         log::info!("restarting {}", self.name());
+        events::emit(Event::RestartBegun {
+            process: self.name(),
+        });
         if let Some(current) = self.current.take() {
             self.terminate(&current).await;
         }
         let outcome = self.bring_up().await;
+        if let (Ok(()), Some(current)) = (&outcome, &self.current) {
+            events::emit(Event::RestartFinished {
+                process: self.name(),
+                pid: current.pid(),
+            });
+        }
         if self.current.is_none() {
             self.report(Report::Down(self.index));
         }
@@ -310,6 +338,10 @@ impl Job {
     async fn terminate(&self, current: &ProcessHandle) {
         let grace: Duration = self.cx.spec.graceful_time;
         if let Stop::AfterGrace { killed } = current.terminate(grace, &self.cx.forced).await {
+            events::emit(Event::Killed {
+                process: self.name(),
+                killed: &killed,
+            });
             crate::say!(
                 "{} did not stop within {}; killed {}",
                 self.name(),
