@@ -107,6 +107,14 @@ fn daemon_with_a_failing_check_exits_5_and_leaves_nothing_running() {
     );
     assert_eq!(run.stdout, "");
     let web = service_pid(&dir.path().join("daemon.log"));
+    // The waiting command prints the failure report, the service's own last lines in it.
+    assert!(
+        run.stderr.contains(&format!(
+            "rmanager: web's last 1 line of output:\n    pid {web}\n"
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(!alive(web), "stopped before the command returned");
     wait_until("the pidfile to be removed", PATIENCE, || {
         !dir.path().join("daemon.pid").exists()
