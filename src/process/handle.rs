@@ -119,10 +119,8 @@ impl ProcessHandle {
         command.stdin(Stdio::Null);
         match &terminal {
             Some((_, child)) => {
-                let both = child.try_clone().map_err(output_error)?;
-                command
-                    .stdout(Stdio::Fd(both))
-                    .stderr(Stdio::Fd(child.try_clone().map_err(output_error)?));
+                let side = || child.try_clone().map(Stdio::Fd).map_err(output_error);
+                command.stdout(side()?).stderr(side()?);
             }
             None => {
                 command.stdout(Stdio::Piped).stderr(Stdio::Piped);
