@@ -26,6 +26,12 @@ pub enum Event<'a> {
     Ready {
         process: &'a str,
     },
+    /// An attempt of its check failed (checks that make attempts one by one: a loopback
+    /// port's tcp or http check waits in the kernel's table instead, and has none).
+    CheckAttemptFailed {
+        process: &'a str,
+        reason: &'a str,
+    },
     /// Its start failed: it could not be started, or its check failed.
     Failed {
         process: &'a str,

@@ -382,3 +382,37 @@ fn events_tell_a_failed_launch_with_its_reason() {
     let failed = &events[at("failed").unwrap()];
     assert_eq!(failed["reason"], "exited with code 1, expected exit code 0");
 }
+
+#[test]
+fn events_tell_each_failed_attempt_of_a_check() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"maker": {"executable": "sleep 0.3; touch made; exec sleep 600", "options": {"shell": true},
+                                    "verifier": {"type": "file", "arguments": {"path": "made"}}}}}"#,
+    );
+    let run = run_in(dir.path(), &["--events", "events.jsonl", "--", "true"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    let failed: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "check_attempt_failed")
+        .collect();
+    assert!(!failed.is_empty(), "{text}");
+    assert_eq!(failed[0]["process"], "maker");
+    assert_eq!(failed[0]["reason"], "file made: no such file or directory");
+    let last_failed = kinds.iter().rposition(|k| *k == "check_attempt_failed");
+    assert!(
+        last_failed < kinds.iter().position(|k| *k == "ready"),
+        "{text}"
+    );
+}

@@ -8,14 +8,12 @@ use crate::latch::Latch;
 use crate::output::Capture;
 use crate::process::{Orphans, Watchdog};
 use crate::spec::ManagerSpec;
-use crate::verify::Reporter;
 
 pub(super) struct Context {
     pub spec: ManagerSpec,
     pub watchdog: Arc<Watchdog>,
     /// With rmanager as a child subreaper: the orphans to stop at shutdown.
     pub orphans: Option<Arc<Orphans>>,
-    pub reporter: Reporter,
     pub snapshot: Snapshot,
     /// Set when shutdown begins: from then on no process starts, and a start or check
     /// under way gives up.

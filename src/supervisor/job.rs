@@ -22,7 +22,7 @@ use crate::output::Label;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
 use crate::runtime::{self, JoinHandle, panic_text};
 use crate::spec::{ManagerSpec, Output, ProcessSpec};
-use crate::verify::{self, Readiness};
+use crate::verify::{self, Readiness, Reporter};
 
 /// What the coordinator asks of a job.
 pub(super) enum Command {
@@ -254,7 +254,11 @@ impl Job {
             let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
                 return Ok(());
             };
-            match verifier.verify(&handle, &cx.reporter).await {
+            let reporter = Reporter {
+                messages: cx.spec.messages,
+                process: spec.name.clone(),
+            };
+            match verifier.verify(&handle, &reporter).await {
                 Readiness::Ready => Ok(()),
                 Readiness::Failed(reason) => Err(UpError::Failed(Failure::Check(reason))),
             }

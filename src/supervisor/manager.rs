@@ -14,7 +14,6 @@ use crate::error::Error;
 use crate::latch::Latch;
 use crate::process::{Orphans, Watchdog};
 use crate::spec::ManagerSpec;
-use crate::verify::Reporter;
 
 /// A running environment. Dropping it before it has shut down starts a graceful shutdown
 /// in the background.
@@ -81,9 +80,6 @@ impl Manager {
             .collect();
         let outputs = spec.processes.iter().map(|_| Default::default()).collect();
         let cx = Arc::new(Context {
-            reporter: Reporter {
-                messages: spec.messages,
-            },
             spec,
             watchdog: Arc::new(watchdog),
             orphans,

@@ -7,6 +7,7 @@ use futures_lite::future;
 
 use super::prober;
 use super::{CommandCheck, ExitedVerifier, FileCheck, HttpOkVerifier, LogCheck, TcpCheck};
+use crate::events::{self, Event};
 use crate::process::ProcessHandle;
 use crate::spec::{Messages, VerifierSpec};
 
@@ -182,9 +183,11 @@ where
     }
 }
 
-/// Prints the `verifier.*` messages the configuration asks for.
+/// Prints the `verifier.*` messages the configuration asks for, and records each failed
+/// attempt as an event, for one process's check.
 pub struct Reporter {
     pub messages: Messages,
+    pub process: String,
 }
 
 impl Reporter {
@@ -205,6 +208,10 @@ impl Reporter {
 
     /// An attempt that failed (`verifier.fail`).
     pub fn fail(&self, why: &str) {
+        events::emit(Event::CheckAttemptFailed {
+            process: &self.process,
+            reason: why,
+        });
         if self.messages.verifier_fail {
             crate::say!("Verifier fail: {why}");
         } else {
