@@ -5,6 +5,11 @@ mod support;
 
 use support::{run_in, write};
 
+/// One line of `--events` output.
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
 /// `stdout` without rmanager's ready line, wherever it fell between the children's bytes.
 fn without_ready(stdout: &str) -> String {
     let start = stdout.find("rmanager: ready: ").expect("a ready line");
@@ -312,10 +317,7 @@ fn events_tell_the_whole_story_of_a_run_as_json_lines() {
     let run = run_in(dir.path(), &["--events", "events.jsonl", "--", "true"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events: Vec<serde_json::Value> = text.lines().map(json).collect();
     for event in &events {
         assert!(
             event["time"].as_str().is_some_and(|t| t.ends_with('Z')),
@@ -364,7 +366,7 @@ fn events_tell_a_failed_launch_with_its_reason() {
         .stdout
         .lines()
         .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(json)
         .collect();
     let kinds: Vec<&str> = events
         .iter()
@@ -395,10 +397,7 @@ fn events_tell_each_failed_attempt_of_a_check() {
     let run = run_in(dir.path(), &["--events", "events.jsonl", "--", "true"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events: Vec<serde_json::Value> = text.lines().map(json).collect();
     let kinds: Vec<&str> = events
         .iter()
         .map(|e| e["event"].as_str().unwrap())

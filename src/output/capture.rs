@@ -17,7 +17,7 @@ use regex::Regex;
 
 use super::lines::{Piece, Splitter};
 use super::printer;
-use super::recent::{Line, Recent, Stream};
+use super::recent::{Recent, Stream};
 use crate::latch::Latch;
 
 /// How long a line without its end waits for more before it is handed on as it is
@@ -60,12 +60,10 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// The last `n` lines it printed, oldest first.
-    pub fn last(&self, n: usize) -> Vec<Line> {
-        self.recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .last(n)
+    /// The text of the last `n` lines it printed, oldest first.
+    pub fn last(&self, n: usize) -> Vec<String> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.last(n).into_iter().map(|line| line.text).collect()
     }
 }
 

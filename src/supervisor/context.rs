@@ -30,9 +30,6 @@ impl Context {
         let output = self.outputs[index]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        output
-            .as_ref()
-            .map(|o| o.last(n).iter().map(|line| line.text.clone()).collect())
-            .unwrap_or_default()
+        output.as_ref().map(|o| o.last(n)).unwrap_or_default()
     }
 }

@@ -196,8 +196,7 @@ impl Job {
                 crate::say!("Process {} exited with code {}", spec.display, end.code());
             }
             if failed && running {
-                let lines: Vec<String> = last_lines.into_iter().map(|l| l.text).collect();
-                announce_failure(&self.cx.spec, spec, end.code(), &lines);
+                announce_failure(&self.cx.spec, spec, end.code(), &last_lines);
             }
         }
         self.report(Report::Down(self.index));
@@ -211,8 +210,7 @@ impl Job {
         if current.ended().is_some() {
             current.output_written().await;
         }
-        let lines = current.output().last(n);
-        lines.into_iter().map(|line| line.text).collect()
+        current.output().last(n)
     }
 
     /// Starts the process and waits until its check passes; gives up when shutdown begins.
