@@ -183,9 +183,10 @@ fn a_process_that_fails_while_running_is_named_with_its_last_lines_when_unseen()
     manager.signal(libc::SIGTERM);
     let stdout = manager.finish().stdout;
     // The suppressed one's reason follows its line; the other's was on the terminal.
+    // (finish() joins the lines read: the last has no newline after it.)
     assert!(
         stdout.contains(
-            "rmanager: quiet exited with code 4\nrmanager: quiet's last 1 line of output:\n    disk full\n"
+            "rmanager: quiet exited with code 4\nrmanager: quiet's last 1 line of output:\n    disk full"
         ),
         "{stdout}"
     );
