@@ -416,3 +416,36 @@ fn events_tell_each_failed_attempt_of_a_check() {
         "{text}"
     );
 }
+
+#[test]
+fn names_are_coloured_when_asked_for_and_fixture_mode_prints_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"p": {"executable": "echo", "arguments": ["hi"]}}}"#,
+    );
+    let coloured = run_in(dir.path(), &["--color", "always"]);
+    assert!(
+        coloured.stdout.contains("\x1b[36mp |\x1b[0m hi\n"),
+        "{:?}",
+        coloured.stdout
+    );
+    let plain = run_in(dir.path(), &["--color", "never"]);
+    assert!(plain.stdout.contains("p | hi\n"), "{:?}", plain.stdout);
+
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"processes": {"db": {"executable": "echo 'cannot bind'; exit 1", "options": {"shell": true},
+                                 "verifier": {"type": "exited"}}}}"#,
+    );
+    let run = run_in(dir.path(), &["--", "touch", "ran"]);
+    assert_eq!(run.code, 5);
+    assert!(
+        run.stderr
+            .ends_with("rmanager: db's last 1 line of output:\n    cannot bind\n"),
+        "{}",
+        run.stderr
+    );
+}
