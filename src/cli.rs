@@ -14,7 +14,7 @@ use crate::environment::Environment;
 use crate::error::{Error, exit_code};
 use crate::fixture;
 use crate::runtime::block_on;
-use crate::spec::ManagerSpec;
+use crate::spec::{ManagerSpec, Progress};
 
 /// Launch the processes a test environment needs, wait until each is ready, control them
 /// over HTTP, and shut them all down together.
@@ -67,6 +67,11 @@ pub struct Cli {
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: Color,
 
+    /// How the launch is shown: auto (tty on a terminal, unless -v; else plain), tty (a
+    /// block redrawn in place), plain (a line per process started and ready) or quiet
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub progress: ProgressFlag,
+
     /// Write one JSON object per line to FILE (`-`: stdout) for each lifecycle event
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
@@ -93,9 +98,25 @@ pub enum Color {
     Never,
 }
 
+/// `--progress`: docker compose's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressFlag {
+    Auto,
+    Tty,
+    Plain,
+    Quiet,
+}
+
 impl Cli {
     /// Runs the mode the flags ask for and returns the process exit code.
     pub fn run(self) -> u8 {
+        let code = self.run_mode();
+        // rmanager's last lines may still be on their way to the terminal.
+        crate::output::printer::flush_blocking();
+        code
+    }
+
+    fn run_mode(self) -> u8 {
         let logfile = match self.logfile.as_deref().map(open_logfile).transpose() {
             Ok(logfile) => logfile,
             Err(error) => return report(&error),
@@ -136,6 +157,23 @@ impl Cli {
                 std::io::stdout().is_terminal()
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
+        };
+        spec.output.progress = match self.progress {
+            ProgressFlag::Tty => Progress::Tty,
+            ProgressFlag::Plain => Progress::Plain,
+            ProgressFlag::Quiet => Progress::Quiet,
+            // Events on stdout are for a program; a daemon's stdout is its logfile; with
+            // -v the log tells each step already, on stderr, which would tear the block.
+            ProgressFlag::Auto if self.events.as_deref() == Some(Path::new("-")) => Progress::Quiet,
+            ProgressFlag::Auto
+                if std::io::stdout().is_terminal()
+                    && !self.daemon
+                    && level < log::LevelFilter::Info
+                    && std::env::var_os("TERM").is_none_or(|t| t != "dumb") =>
+            {
+                Progress::Tty
+            }
+            ProgressFlag::Auto => Progress::Plain,
         };
         if self.validate {
             let n = spec.processes.len();

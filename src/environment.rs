@@ -47,6 +47,7 @@ impl Environment {
                 None
             }
         };
+        crate::progress::show(&spec);
         // Started before the signal handlers exist, so its watchdog does not inherit them.
         let manager = Arc::new(Manager::start_with(spec, orphans)?);
         if let Some(api) = api {

@@ -13,6 +13,11 @@ use serde::Serialize;
 /// Where events go, once the command line asked for them.
 static SINK: OnceLock<Mutex<Box<dyn Write + Send>>> = OnceLock::new();
 
+/// Who else hears of them: the progress display.
+static OBSERVER: OnceLock<Box<Observer>> = OnceLock::new();
+
+type Observer = dyn Fn(&Event) + Send + Sync;
+
 /// What happened. The `event` field names the kind; `process` names the process.
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -78,8 +83,16 @@ pub fn init(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Records `event`, when events were asked for.
+/// Passes every event to `observer` from now on (once: a second one is ignored).
+pub fn observe(observer: impl Fn(&Event) + Send + Sync + 'static) {
+    let _ = OBSERVER.set(Box::new(observer));
+}
+
+/// Records `event`, when events were asked for, and tells the observer.
 pub fn emit(event: Event) {
+    if let Some(observer) = OBSERVER.get() {
+        observer(&event);
+    }
     let Some(sink) = SINK.get() else {
         return;
     };

@@ -39,6 +39,7 @@ mod http;
 mod latch;
 mod output;
 mod process;
+mod progress;
 mod report;
 mod runtime;
 pub mod spec;

@@ -30,7 +30,12 @@ pub fn also(text: &str) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .write_all(text.as_bytes()),
-        None => io::stdout().lock().write_all(text.as_bytes()),
+        // Through the thread that writes the children's lines: one writer, so that
+        // nothing lands inside a child's line or the progress block.
+        None => {
+            crate::output::printer::print_blocking(text.as_bytes().to_vec());
+            Ok(())
+        }
     };
 }
 

@@ -38,6 +38,20 @@ pub struct OutputStyle {
     pub color: bool,
     /// The time each line arrived, after the name.
     pub timestamps: bool,
+    /// How the launch is shown (the command line decides).
+    pub progress: Progress,
+}
+
+/// How the launch is shown, by the names docker compose gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Progress {
+    /// A block with a row per process, redrawn in place: for a terminal.
+    Tty,
+    /// A line per process started and per process ready: for logs.
+    Plain,
+    /// Nothing: a library's host tells its own story.
+    #[default]
+    Quiet,
 }
 
 /// The HTTP control API's settings.
@@ -247,6 +261,7 @@ impl ManagerSpec {
                 prefix: config.output.prefix,
                 color: false,
                 timestamps: config.output.timestamps,
+                progress: Progress::Quiet,
             },
             messages: Messages {
                 process_exit: config.messages.contains(&MessageKind::ProcessExit),

@@ -10,13 +10,6 @@ fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
 
-/// `stdout` without rmanager's ready line, wherever it fell between the children's bytes.
-fn without_ready(stdout: &str) -> String {
-    let start = stdout.find("rmanager: ready: ").expect("a ready line");
-    let end = start + stdout[start..].find('\n').expect("a whole ready line") + 1;
-    format!("{}{}", &stdout[..start], &stdout[end..])
-}
-
 #[test]
 fn lines_from_two_chatty_children_are_labelled_and_never_interleave() {
     let dir = tempfile::tempdir().unwrap();
@@ -36,7 +29,7 @@ fn lines_from_two_chatty_children_are_labelled_and_never_interleave() {
     // Every line is one child's alone, and every byte arrived. (A line a child leaves
     // unfinished for 50 ms, as a loaded machine may make it, is passed on in two.)
     let (mut from_a, mut from_b) = (0, 0);
-    for line in without_ready(&run.stdout).lines() {
+    for line in support::without_launch_lines(&run.stdout, &["a", "bee"]).lines() {
         match line.split_once(" | ") {
             Some(("a  ", text)) if text.bytes().all(|c| c == b'A') => from_a += text.len(),
             Some(("bee", text)) if text.bytes().all(|c| c == b'B') => from_b += text.len(),
@@ -64,7 +57,7 @@ fn raw_output_is_the_childs_bytes_unchanged() {
         );
         let run = run_in(dir.path(), args);
         assert_eq!(run.code, 0, "{}", run.stderr);
-        assert_eq!(without_ready(&run.stdout), bytes);
+        assert_eq!(support::without_launch_lines(&run.stdout, &["p"]), bytes);
     }
 }
 

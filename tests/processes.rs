@@ -106,7 +106,10 @@ fn output_goes_to_rmanagers_stdout_by_default_and_to_a_file_when_redirected() {
         lines
     };
     assert_eq!(
-        sorted(&support::without_ready_line(&run.stdout)),
+        sorted(&support::without_launch_lines(
+            &run.stdout,
+            &["loud", "logged"]
+        )),
         ["loud   | err", "loud   | out"]
     );
     assert_eq!(
@@ -149,7 +152,7 @@ fn a_suppressed_child_printing_megabytes_never_blocks() {
     let run = Manager::start(dir.path(), &[]).finish();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
-        support::without_ready_line(&format!("{}\n", run.stdout)),
+        support::without_launch_lines(&format!("{}\n", run.stdout), &["chatty"]),
         ""
     );
 }

@@ -15,26 +15,29 @@ const QUEUE: usize = 4;
 
 enum Job {
     Write(Vec<u8>),
+    /// The progress block (whole lines): drawn below everything written and redrawn after
+    /// each write until the `last` one, which stays as ordinary lines.
+    Board {
+        text: Vec<u8>,
+        last: bool,
+    },
     /// Answered once everything sent before has been written.
     Flush(channel::Sender<()>),
 }
 
+static QUEUE_SENDER: OnceLock<channel::Sender<Job>> = OnceLock::new();
+
 fn queue() -> &'static channel::Sender<Job> {
-    static QUEUE_SENDER: OnceLock<channel::Sender<Job>> = OnceLock::new();
     QUEUE_SENDER.get_or_init(|| {
         let (sender, jobs) = channel::bounded::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("rmanager-output".to_owned())
             .spawn(move || {
-                let stdout = std::io::stdout();
+                let mut terminal = Terminal::default();
                 while let Ok(job) = jobs.recv_blocking() {
                     match job {
-                        // A closed terminal is not worth dying for: the lines are still
-                        // in each process's recent output.
-                        Job::Write(batch) => {
-                            let mut out = stdout.lock();
-                            let _ = out.write_all(&batch).and_then(|()| out.flush());
-                        }
+                        Job::Write(batch) => terminal.write(&batch),
+                        Job::Board { text, last } => terminal.board(text, last),
                         Job::Flush(done) => {
                             let _ = done.try_send(());
                         }
@@ -46,9 +49,88 @@ fn queue() -> &'static channel::Sender<Job> {
     })
 }
 
+/// rmanager's stdout, with the progress block kept below the lines written.
+#[derive(Default)]
+struct Terminal {
+    /// The block as last sent (empty: none).
+    board: Vec<u8>,
+    /// How many of its lines are on the screen, above the cursor.
+    shown: usize,
+    /// Whether the last byte written ended a line: the block is drawn only there (raw
+    /// output may stop mid-line).
+    mid_line: bool,
+}
+
+impl Terminal {
+    fn write(&mut self, batch: &[u8]) {
+        let mut out = self.hide();
+        out.extend_from_slice(batch);
+        if let Some(&last) = batch.last() {
+            self.mid_line = last != b'\n';
+        }
+        self.draw(&mut out);
+    }
+
+    fn board(&mut self, text: Vec<u8>, last: bool) {
+        let mut out = self.hide();
+        self.board = text;
+        if last {
+            if self.mid_line {
+                out.push(b'\n');
+            }
+            out.append(&mut self.board);
+            self.mid_line = false;
+        }
+        self.draw(&mut out);
+    }
+
+    /// The escape codes that take the block off the screen: up to its first line, and
+    /// clear everything below.
+    fn hide(&mut self) -> Vec<u8> {
+        match std::mem::take(&mut self.shown) {
+            0 => Vec::new(),
+            n => format!("\x1b[{n}A\r\x1b[J").into_bytes(),
+        }
+    }
+
+    /// Appends the block to `out` (where a line begins) and writes it all.
+    fn draw(&mut self, out: &mut Vec<u8>) {
+        if !self.mid_line && !self.board.is_empty() {
+            out.extend_from_slice(&self.board);
+            self.shown = self.board.iter().filter(|&&b| b == b'\n').count();
+        }
+        // A closed terminal is not worth dying for: the lines are still in each process's
+        // recent output.
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out).and_then(|()| stdout.flush());
+    }
+}
+
 /// Writes `batch` (whole lines) to rmanager's stdout, after what was sent before.
 pub async fn print(batch: Vec<u8>) {
     let _ = queue().send(Job::Write(batch)).await;
+}
+
+/// The same, from code that cannot wait asynchronously: rmanager's own lines.
+pub fn print_blocking(batch: Vec<u8>) {
+    let _ = queue().send_blocking(Job::Write(batch));
+}
+
+/// Shows `text` as the progress block, in place of the one before; dropped when the
+/// terminal is behind, since the next one is on its way.
+pub fn show_board(text: Vec<u8>) {
+    let _ = queue().try_send(Job::Board { text, last: false });
+}
+
+/// Replaces the progress block with `text` for good, as ordinary lines, and waits until it
+/// is written.
+pub fn end_board(text: Vec<u8>) {
+    if queue()
+        .send_blocking(Job::Board { text, last: true })
+        .is_ok()
+    {
+        flush_blocking();
+    }
 }
 
 /// Waits until everything sent so far is written: before rmanager exits.
@@ -56,6 +138,17 @@ pub async fn flush() {
     let (done, written) = channel::bounded(1);
     if queue().send(Job::Flush(done)).await.is_ok() {
         let _ = written.recv().await;
+    }
+}
+
+/// The same, from code that cannot wait asynchronously.
+pub fn flush_blocking() {
+    let (done, written) = channel::bounded(1);
+    let Some(queue) = QUEUE_SENDER.get() else {
+        return;
+    };
+    if queue.send_blocking(Job::Flush(done)).is_ok() {
+        let _ = written.recv_blocking();
     }
 }
 

@@ -385,11 +385,34 @@ pub fn unlabelled(line: &str) -> &str {
     }
 }
 
-/// `stdout` less the one `rmanager: ready: ...` line it must hold.
-pub fn without_ready_line(stdout: &str) -> String {
-    let (ready, rest): (Vec<&str>, Vec<&str>) = stdout
-        .split_inclusive('\n')
-        .partition(|l| l.starts_with("rmanager: ready: "));
-    assert_eq!(ready.len(), 1, "one ready line in {stdout:?}");
-    rest.concat()
+/// `stdout` less the lines that tell the launch, each of which it must hold once, wherever
+/// it fell between the children's bytes: for each of `names`, `rmanager: NAME: started
+/// (pid N)` and `rmanager: NAME: ready in X s`; then `rmanager: ready: ...`.
+pub fn without_launch_lines(stdout: &str, names: &[&str]) -> String {
+    fn seconds(s: &str) -> bool {
+        s.strip_suffix(" s\n")
+            .is_some_and(|n| n.parse::<f64>().is_ok())
+    }
+    let mut rest = stdout.to_owned();
+    let mut take = |start: &str, shape: fn(&str) -> bool| {
+        let at = rest
+            .find(start)
+            .unwrap_or_else(|| panic!("{start:?} in {stdout:?}"));
+        let end = at + rest[at..].find('\n').expect("a whole line") + 1;
+        let line = rest[at..end].to_owned();
+        assert!(shape(&line[start.len()..]), "{line:?} in {stdout:?}");
+        rest.replace_range(at..end, "");
+        assert!(!rest.contains(start), "{start:?} twice in {stdout:?}");
+    };
+    for name in names {
+        take(&format!("rmanager: {name}: started (pid "), |s| {
+            s.strip_suffix(")\n")
+                .is_some_and(|pid| pid.parse::<u32>().is_ok())
+        });
+        take(&format!("rmanager: {name}: ready in "), seconds);
+    }
+    take("rmanager: ready: ", |s| {
+        s.ends_with(" s\n") || s.contains(" s, control API at ")
+    });
+    rest
 }
