@@ -169,13 +169,8 @@ impl Job {
 
     /// The current incarnation ended by itself (not stopped by rmanager).
     async fn ended(&mut self, end: ProcessEnd) {
-        let mut last_lines = Vec::new();
-        if let Some(current) = self.current.take() {
-            current.output_written().await;
-            last_lines = current.output().last(EXIT_LINES);
-            // Its last lines come before what rmanager says of its end.
-            crate::output::printer::flush().await;
-        }
+        // Published before anything is awaited, so that the end is known before what
+        // follows from it (the next process's start, once an `exited` check passed).
         self.cx
             .snapshot
             .set_run(self.index, RunState::Terminated { code: end.code() });
@@ -185,6 +180,13 @@ impl Job {
             process: &spec.name,
             code: end.code(),
         });
+        let mut last_lines = Vec::new();
+        if let Some(current) = self.current.take() {
+            current.output_written().await;
+            last_lines = current.output().last(EXIT_LINES);
+            // Its last lines come before what rmanager says of its end.
+            crate::output::printer::flush().await;
+        }
         // Ends during a shutdown are rmanager's doing, and not news.
         if self.cx.stopping.get().is_none() {
             // A failure is news once the environment runs; during the launch, the
