@@ -143,6 +143,10 @@ impl Pipeline {
             let mut batch = Vec::new();
             match next {
                 Read::Bytes(n) => {
+                    if let Destination::Terminal(Some(label)) = &self.destination {
+                        // Room for labels on lines of 32 bytes or more: no copy as it grows.
+                        batch.reserve(n + n / 32 * label.name.len().max(8) + label.name.len());
+                    }
                     let bytes = &chunk[..n];
                     self.pass_on(bytes, &mut batch);
                     self.lines(stream, &mut batch, |line| splitter.feed(bytes, line));

@@ -63,12 +63,21 @@ struct Terminal {
 
 impl Terminal {
     fn write(&mut self, batch: &[u8]) {
-        let mut out = self.hide();
-        out.extend_from_slice(batch);
+        let hide = self.hide();
         if let Some(&last) = batch.last() {
             self.mid_line = last != b'\n';
         }
-        self.draw(&mut out);
+        let board = self.draw();
+        // Up to three writes rather than a copy of the batch: the block is only ever on a
+        // terminal, and a file gets the batch alone.
+        let mut stdout = std::io::stdout().lock();
+        // A closed terminal is not worth dying for: the lines are still in each process's
+        // recent output.
+        let _ = [&hide[..], batch, board]
+            .iter()
+            .filter(|part| !part.is_empty())
+            .try_for_each(|part| stdout.write_all(part))
+            .and_then(|()| stdout.flush());
     }
 
     fn board(&mut self, text: Vec<u8>, last: bool) {
@@ -81,7 +90,9 @@ impl Terminal {
             out.append(&mut self.board);
             self.mid_line = false;
         }
-        self.draw(&mut out);
+        out.extend_from_slice(self.draw());
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
     }
 
     /// The escape codes that take the block off the screen: up to its first line, and
@@ -93,16 +104,13 @@ impl Terminal {
         }
     }
 
-    /// Appends the block to `out` (where a line begins) and writes it all.
-    fn draw(&mut self, out: &mut Vec<u8>) {
-        if !self.mid_line && !self.board.is_empty() {
-            out.extend_from_slice(&self.board);
-            self.shown = self.board.iter().filter(|&&b| b == b'\n').count();
+    /// The block, to be written where a line begins (else nothing).
+    fn draw(&mut self) -> &[u8] {
+        if self.mid_line || self.board.is_empty() {
+            return &[];
         }
-        // A closed terminal is not worth dying for: the lines are still in each process's
-        // recent output.
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out).and_then(|()| stdout.flush());
+        self.shown = self.board.iter().filter(|&&b| b == b'\n').count();
+        &self.board
     }
 }
 

@@ -53,18 +53,10 @@ impl Recent {
         }
     }
 
-    /// Keeps `text`, which arrived `at`, dropping the oldest lines beyond the limits.
+    /// Keeps `text`, which arrived `at`.
     pub fn push(&mut self, at: SystemTime, stream: Stream, text: &[u8]) {
         if self.max_lines == 0 {
             return;
-        }
-        while self.lines.len() >= self.max_lines
-            || (!self.lines.is_empty() && self.text.len() + text.len() > Self::BYTES)
-        {
-            let Some(old) = self.lines.pop_front() else {
-                break;
-            };
-            self.text.drain(..old.len);
         }
         self.text.extend(text);
         self.lines.push_back(Kept {
@@ -72,12 +64,37 @@ impl Recent {
             stream,
             len: text.len(),
         });
+        // The oldest lines beyond the limits go in bulk, once half as many again have
+        // come: a chatty child's line is then a copy and no bookkeeping.
+        if 2 * self.lines.len() > 3 * self.max_lines || 2 * self.text.len() > 3 * Self::BYTES {
+            let (count, bytes) = self.beyond_limits();
+            self.lines.drain(..count);
+            self.text.drain(..bytes);
+        }
     }
 
-    /// The last `n` lines, oldest first.
+    /// How many of the oldest lines, and how many bytes, are beyond the limits.
+    fn beyond_limits(&self) -> (usize, usize) {
+        let (mut kept, mut bytes) = (0, 0);
+        for line in self.lines.iter().rev() {
+            if kept == self.max_lines || bytes + line.len > Self::BYTES {
+                break;
+            }
+            kept += 1;
+            bytes += line.len;
+        }
+        (self.lines.len() - kept, self.text.len() - bytes)
+    }
+
+    /// The last `n` lines within the limits, oldest first.
     pub fn last(&self, n: usize) -> Vec<Line> {
-        let skipped = self.lines.len().saturating_sub(n);
-        let mut start: usize = self.lines.iter().take(skipped).map(|l| l.len).sum();
+        let (beyond, mut start) = self.beyond_limits();
+        let skipped = beyond.max(self.lines.len().saturating_sub(n));
+        start += self
+            .lines
+            .range(beyond..skipped)
+            .map(|l| l.len)
+            .sum::<usize>();
         self.lines
             .iter()
             .skip(skipped)
@@ -107,6 +124,17 @@ mod tests {
         let texts = |r: &Recent, n| r.last(n).into_iter().map(|l| l.text).collect::<Vec<_>>();
         assert_eq!(texts(&recent, 10), ["two", "three", "four"]);
         assert_eq!(texts(&recent, 1), ["four"]);
+        // The oldest go in bulk once more than 4.5 lines are kept; the extra ones never show.
+        let push = |recent: &mut Recent, text: &str| {
+            recent.push(SystemTime::now(), Stream::Stdout, text.as_bytes())
+        };
+        push(&mut recent, "five");
+        push(&mut recent, "six");
+        assert_eq!(texts(&recent, 10), ["four", "five", "six"]);
+        assert_eq!(recent.lines.len(), 4);
+        push(&mut recent, "seven");
+        assert_eq!(recent.lines.len(), 3);
+        assert_eq!(texts(&recent, 10), ["five", "six", "seven"]);
         let mut recent = Recent::new(1000);
         let big = vec![b'x'; Recent::BYTES / 2 + 1];
         for _ in 0..3 {
