@@ -14,7 +14,7 @@ use crate::environment::Environment;
 use crate::error::{Error, exit_code};
 use crate::fixture;
 use crate::runtime::block_on;
-use crate::spec::{ManagerSpec, Progress};
+use crate::spec::{Allocation, Loaded, ManagerSpec, Progress};
 
 /// Launch the processes a test environment needs, wait until each is ready, control them
 /// over HTTP, and shut them all down together.
@@ -35,6 +35,11 @@ pub struct Cli {
     /// Print the configuration's JSON Schema and exit
     #[arg(long)]
     pub print_schema: bool,
+
+    /// Print the configuration with its variables replaced (free ports chosen as a run
+    /// would, tokens masked) and exit
+    #[arg(long, conflicts_with_all = ["validate", "print_schema", "daemon"])]
+    pub print_config: bool,
 
     /// Run in the background: return once every process is ready (exit 0), or failed (exit 5)
     #[arg(short, long, conflicts_with = "command")]
@@ -75,6 +80,11 @@ pub struct Cli {
     /// Write one JSON object per line to FILE (`-`: stdout) for each lifecycle event
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+
+    /// Once every process is ready, write the ports (and RMANAGER_URL) to FILE as KEY=value
+    /// lines
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
 
     /// Write rmanager's own messages to FILE instead of the terminal
     #[arg(short, long, value_name = "FILE")]
@@ -144,10 +154,32 @@ impl Cli {
             return exit_code::OK;
         }
         let path = config::choose_file(self.file.as_deref());
-        let mut spec = match ManagerSpec::load(&path) {
-            Ok(spec) => spec,
+        let allocation = match self.validate || self.print_config {
+            true => Allocation::Show,
+            false => Allocation::Hold,
+        };
+        let Loaded {
+            mut spec,
+            warnings,
+            resolved,
+        } = match ManagerSpec::load_with(&path, allocation) {
+            Ok(loaded) => loaded,
             Err(error) => return report(&error),
         };
+        for warning in &warnings {
+            crate::report::stderr(&format!(
+                "{}:{}:{}: warning: {}: {}\n",
+                path.display(),
+                warning.line,
+                warning.column,
+                warning.pointer,
+                warning.message
+            ));
+        }
+        if self.print_config {
+            crate::report::stdout(&print_config(resolved, &spec));
+            return exit_code::OK;
+        }
         spec.output.prefix &= !self.raw;
         spec.output.timestamps |= self.timestamps;
         spec.output.color = match self.color {
@@ -189,21 +221,36 @@ impl Cli {
             return match daemon::detach(logfile.as_ref()) {
                 Ok(Detached::Waiting(code)) => code,
                 Ok(Detached::Daemon(notifier)) => {
-                    outcome(block_on(daemon::serve(spec, notifier, self.pidfile)))
+                    let serve = daemon::serve(spec, notifier, self.pidfile, self.env_file);
+                    outcome(block_on(serve))
                 }
                 Err(error) => report(&error),
             };
         }
         if !self.command.is_empty() {
-            return match block_on(fixture::run(spec, &self.command)) {
+            return match block_on(fixture::run(spec, &self.command, self.env_file)) {
                 Ok(code) => code,
                 Err(error) => report(&error),
             };
         }
         outcome(block_on(async {
-            Environment::start(spec).await?.wait().await
+            Environment::start(spec, self.env_file).await?.wait().await
         }))
     }
+}
+
+/// The file as a run would see it: variables replaced, ports as given out, and the
+/// control API's token masked.
+fn print_config(mut resolved: serde_json::Value, spec: &ManagerSpec) -> String {
+    if !spec.ports.values().is_empty() {
+        resolved["ports"] = serde_json::json!(spec.ports.values());
+    }
+    if let Some(token) = resolved.pointer_mut("/http/token") {
+        *token = "********".into();
+    }
+    let mut text = serde_json::to_string_pretty(&resolved).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 fn outcome(result: Result<(), Error>) -> u8 {

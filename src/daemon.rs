@@ -104,7 +104,8 @@ fn wait_for_report(mut reader: File) -> u8 {
     }
     let outcome = report.split_once('\n').map_or("", |(_, rest)| rest);
     if let Some(ready) = outcome.strip_prefix("ready ") {
-        crate::report::stdout(&format!("rmanager running ({})\n", ready.trim_end()));
+        let (ready, exports) = ready.split_once('\n').unwrap_or((ready, ""));
+        crate::report::stdout(&format!("rmanager running ({ready})\n{exports}"));
         return exit_code::OK;
     }
     if let Some((code, message)) = outcome
@@ -138,9 +139,18 @@ impl Notifier {
         let _ = self.0.write_all(text.as_bytes());
     }
 
-    fn ready(mut self, url: Option<&str>) {
-        let url = url.map(|u| format!(", {u}")).unwrap_or_default();
-        self.send(&format!("ready pid {}{url}\n", std::process::id()));
+    /// Then the exports, a `KEY=value` line each.
+    fn ready(mut self, environment: &Environment) {
+        let url = environment.url().map(|u| format!(", {u}"));
+        let mut report = format!(
+            "ready pid {}{}\n",
+            std::process::id(),
+            url.unwrap_or_default()
+        );
+        for (name, value) in environment.exports() {
+            report.push_str(&format!("{name}={value}\n"));
+        }
+        self.send(&report);
     }
 
     fn failed(mut self, error: &Error) {
@@ -153,6 +163,7 @@ pub async fn serve(
     spec: ManagerSpec,
     mut notifier: Notifier,
     pidfile: Option<PathBuf>,
+    env_file: Option<PathBuf>,
 ) -> Result<(), Error> {
     notifier.send(&format!("pid {}\n", std::process::id()));
     let _pidfile = match pidfile.map(PidFile::write).transpose() {
@@ -162,15 +173,15 @@ pub async fn serve(
             return Err(error);
         }
     };
-    let environment = match Environment::start(spec).await {
+    let environment = match Environment::start(spec, env_file).await {
         Ok(environment) => environment,
         Err(error) => {
             notifier.failed(&error);
             return Err(error);
         }
     };
-    match environment.manager().ready().await {
-        Ok(()) => notifier.ready(environment.url()),
+    match environment.ready().await {
+        Ok(()) => notifier.ready(&environment),
         Err(error) => {
             // Report only once everything is stopped: the waiting command's exit promises it.
             let _ = environment.wait().await;

@@ -1,7 +1,10 @@
 //! An environment as the command line runs it, in each of its three modes: the control API,
 //! the manager, and signals turned into a shutdown, or passed on to a fixture command.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::runtime::signals::SignalsInfo;
 use futures_lite::StreamExt;
@@ -21,14 +24,18 @@ pub struct Environment {
     /// While a fixture command runs, signals go to it instead of starting a shutdown.
     command: Arc<Mutex<Option<Arc<Child>>>>,
     signals: crate::runtime::signals::Handle,
+    started: Instant,
+    env_file: Option<PathBuf>,
+    /// The ready line was said.
+    announced: AtomicBool,
 }
 
 impl Environment {
     /// Binds the control API (when enabled), starts the launch, and takes over SIGINT,
-    /// SIGTERM and SIGQUIT.
-    pub async fn start(spec: ManagerSpec) -> Result<Environment, Error> {
-        let started = std::time::Instant::now();
-        let count = spec.processes.len();
+    /// SIGTERM and SIGQUIT. Once everything is ready, the exports are written to `env_file`
+    /// when given.
+    pub async fn start(spec: ManagerSpec, env_file: Option<PathBuf>) -> Result<Environment, Error> {
+        let started = Instant::now();
         let api = match spec.http.enabled {
             true => Some(ControlApi::bind(&spec.http).await?),
             false => None,
@@ -53,19 +60,6 @@ impl Environment {
         if let Some(api) = api {
             api.serve(manager.clone());
         }
-        // Said whatever -v says: the moment a test may begin.
-        let (ready, at) = (manager.clone(), url.clone());
-        crate::runtime::spawn(async move {
-            if ready.ready().await.is_ok() {
-                crate::say!(
-                    "ready: {count} process{} in {:.2} s{}",
-                    if count == 1 { "" } else { "es" },
-                    started.elapsed().as_secs_f64(),
-                    at.map(|url| format!(", control API at {url}"))
-                        .unwrap_or_default()
-                );
-            }
-        });
         let signals = SignalsInfo::with_exfiltrator(
             [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM],
             WithOrigin::default(),
@@ -82,7 +76,35 @@ impl Environment {
             url,
             command,
             signals: handle,
+            started,
+            env_file,
+            announced: AtomicBool::new(false),
         })
+    }
+
+    /// Waits until every process is ready; then says so, whatever -v says (the moment a
+    /// test may begin), and writes the env file, before anything else may run.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.manager.ready().await?;
+        if self.announced.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let count = self.manager.processes().len();
+        crate::say!(
+            "ready: {count} process{} in {:.2} s{}",
+            if count == 1 { "" } else { "es" },
+            self.started.elapsed().as_secs_f64(),
+            self.url
+                .as_ref()
+                .map(|url| format!(", control API at {url}"))
+                .unwrap_or_default()
+        );
+        if let Some(path) = &self.env_file {
+            if let Err(e) = write_env_file(path, &self.exports()) {
+                crate::say!("cannot write {}: {e}", path.display());
+            }
+        }
+        Ok(())
     }
 
     pub fn manager(&self) -> &Manager {
@@ -94,6 +116,18 @@ impl Environment {
         self.url.as_deref()
     }
 
+    /// What whoever runs the tests is told: the ports, and `RMANAGER_URL` when the control
+    /// API is enabled.
+    pub fn exports(&self) -> Vec<(String, String)> {
+        let ports = self.manager.ports().into_iter();
+        let ports = ports.map(|(name, port)| (name, port.to_string()));
+        let url = self
+            .url
+            .iter()
+            .map(|u| ("RMANAGER_URL".to_owned(), u.clone()));
+        ports.chain(url).collect()
+    }
+
     /// Sends the signals rmanager receives to this process (None: back to shutting down).
     pub(crate) fn pass_signals_to(&self, command: Option<Arc<Child>>) {
         *self.command.lock().unwrap_or_else(|e| e.into_inner()) = command;
@@ -102,11 +136,21 @@ impl Environment {
     /// Waits until the environment has shut down. Fails when its launch did: a shutdown
     /// that came before every process was ready is [`Error::Interrupted`].
     pub async fn wait(self) -> Result<(), Error> {
-        let launch = self.manager.ready().await;
+        let launch = self.ready().await;
         let result = self.manager.wait().await;
         self.signals.close();
         result.and(launch)
     }
+}
+
+/// `--env-file`: the exports as a dotenv file, whole or not at all (written beside it,
+/// then renamed), so that a reader waiting for it never sees half.
+fn write_env_file(path: &Path, exports: &[(String, String)]) -> std::io::Result<()> {
+    let text: String = exports.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, path)
 }
 
 async fn handle_signals(

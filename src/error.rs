@@ -67,6 +67,8 @@ pub enum Error {
         /// Other processes that failed on their own during setup.
         also_failed: Box<[EndedEarly]>,
     },
+    /// A port the file asks for cannot be had.
+    Port(crate::ports::PortError),
     /// The daemon's pidfile cannot be written, or another daemon holds it.
     PidFile {
         path: PathBuf,
@@ -115,6 +117,7 @@ impl Error {
             Error::ConfigInvalid { .. } => exit_code::CONFIG_INVALID,
             Error::NoProcesses { .. } => exit_code::NO_PROCESSES,
             Error::Setup { .. }
+            | Error::Port(_)
             | Error::PidFile { .. }
             | Error::ControlApi { .. }
             | Error::Interrupted
@@ -183,6 +186,7 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
+            Error::Port(e) => write!(f, "rmanager: setup failed: {e}"),
             Error::PidFile { path, source } => write!(
                 f,
                 "rmanager: setup failed: pidfile {}: {source}",
@@ -277,6 +281,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Setup { failure, .. } => Some(failure),
+            Error::Port(e) => Some(e),
             Error::ConfigUnreadable { source, .. }
             | Error::PidFile { source, .. }
             | Error::Logfile { source, .. }

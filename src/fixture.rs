@@ -3,6 +3,7 @@
 //! the start-server-and-test scripts test suites use, for any number of services.
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::environment::Environment;
@@ -12,12 +13,16 @@ use crate::spec::ManagerSpec;
 
 /// Runs COMMAND once every process is ready; returns its exit code (128+N when signal N
 /// killed it). A setup failure is an error, and COMMAND never runs.
-pub async fn run(mut spec: ManagerSpec, command: &[String]) -> Result<u8, Error> {
+pub async fn run(
+    mut spec: ManagerSpec,
+    command: &[String],
+    env_file: Option<PathBuf>,
+) -> Result<u8, Error> {
     // The environment lives as long as COMMAND: setup steps that end on their own must not
     // end it, and with it COMMAND, which the shutdown's sweep of the cgroup would kill.
     spec.keep_alive = true;
-    let environment = Environment::start(spec).await?;
-    if let Err(error) = environment.manager().ready().await {
+    let environment = Environment::start(spec, env_file).await?;
+    if let Err(error) = environment.ready().await {
         // The shutdown is under way already; report once it is done.
         let _ = environment.wait().await;
         return Err(error);
@@ -34,10 +39,7 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
     };
     // It stays in rmanager's process group, so it owns the terminal as rmanager does.
     let mut child = Command::new(program);
-    child.args(args);
-    if let Some(url) = environment.url() {
-        child.env("RMANAGER_URL", url);
-    }
+    child.args(args).envs(environment.exports());
     let child = match Child::spawn(child, None).await {
         Ok((child, _)) => Arc::new(child),
         Err(e) => {

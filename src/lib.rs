@@ -38,6 +38,7 @@ mod fixture;
 mod http;
 mod latch;
 mod output;
+mod ports;
 mod process;
 mod progress;
 mod report;

@@ -4,15 +4,20 @@
 //! which shell, output mode, verifier arguments with their defaults, durations), so nothing
 //! downstream reads raw JSON or knows about pymanager's spellings.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
 
 use crate::config;
 use crate::config::model::{
-    ConfigFile, HttpMethod, MessageKind, ProcessConfig, Seconds, ShellSetting, Startup,
-    StatusCodes, VerifierArguments,
+    HttpMethod, MessageKind, ProcessConfig, Seconds, ShellSetting, Startup, StatusCodes,
+    VerifierArguments,
 };
-use crate::error::Error;
+use crate::error::{Diagnostic, Error};
+pub use crate::ports::{Allocation, Ports};
 
 /// A whole test environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +32,18 @@ pub struct ManagerSpec {
     pub output: OutputStyle,
     /// In file order, which is launch order; `id` is the 1-based position.
     pub processes: Vec<ProcessSpec>,
+    /// The ports the file names, each held until a process that names it starts.
+    pub ports: Arc<Ports>,
+}
+
+/// A configuration as the command line reads it: the spec, and what `--validate` and
+/// `--print-config` show.
+pub struct Loaded {
+    pub spec: ManagerSpec,
+    /// Near misses among the variables of command lines.
+    pub warnings: Vec<Diagnostic>,
+    /// The file with its variables replaced.
+    pub resolved: Value,
 }
 
 /// How the processes' lines are printed on rmanager's stdout.
@@ -98,6 +115,13 @@ pub struct ProcessSpec {
     /// Its stdout and stderr are a pseudo-terminal.
     pub tty: bool,
     pub verifier: Option<VerifierSpec>,
+    /// Variables over rmanager's environment: the file's (its env files, then its
+    /// `environment`), then the process's own, in that order (a later one wins).
+    pub environment: Vec<(String, String)>,
+    /// The ports, set last, over everything (an environment file's exports too).
+    pub ports: Vec<(String, String)>,
+    /// The ports let go just before it starts: those it names, and those nothing names.
+    pub releases: Vec<String>,
     /// Indices (in `ManagerSpec::processes`) of the processes that must be ready before
     /// this one starts; with sequential startup, the one before it is among them.
     pub depends_on: Vec<usize>,
@@ -177,6 +201,8 @@ pub enum VerifierSpec {
     },
     Command {
         command: Command,
+        /// The process's environment and the ports.
+        environment: Vec<(String, String)>,
         timeout: Duration,
         interval: Duration,
     },
@@ -193,25 +219,60 @@ pub enum VerifierSpec {
 }
 
 impl ManagerSpec {
-    /// Reads, checks and resolves the configuration at `path`.
-    pub fn load(path: &std::path::Path) -> Result<ManagerSpec, Error> {
-        Ok(Self::from_file(&config::load(path)?))
+    /// Reads, checks and resolves the configuration at `path`, its ports held.
+    pub fn load(path: &Path) -> Result<ManagerSpec, Error> {
+        Ok(Self::load_with(path, Allocation::Hold)?.spec)
     }
 
     /// Checks and resolves a configuration given as text (for Rust test suites; messages
-    /// name it `<string>`).
+    /// name it `<string>`), its ports held.
     pub fn load_str(text: &str) -> Result<ManagerSpec, Error> {
-        Ok(Self::from_file(&config::load_str(text)?))
+        let loaded = Self::read(
+            |allocate| config::load_str(text, allocate),
+            Allocation::Hold,
+        )?;
+        Ok(loaded.spec)
     }
 
-    /// Resolves a checked file, with rmanager's $SHELL.
-    fn from_file(config: &ConfigFile) -> ManagerSpec {
+    /// Reads the configuration at `path`, its ports given out as `allocation` says.
+    pub fn load_with(path: &Path, allocation: Allocation) -> Result<Loaded, Error> {
+        Self::read(|allocate| config::load(path, allocate), allocation)
+    }
+
+    fn read(
+        load: impl FnOnce(config::load::Allocate) -> Result<config::load::Loaded, Error>,
+        allocation: Allocation,
+    ) -> Result<Loaded, Error> {
+        let (mut ports, mut failure) = (None, None);
+        let loaded = load(
+            &mut |requested: &IndexMap<String, u16>| match Ports::allocate(requested, allocation) {
+                Ok(allocated) => ports.insert(allocated).values().clone(),
+                Err(e) => {
+                    failure = Some(e);
+                    requested.clone()
+                }
+            },
+        )?;
+        if let Some(e) = failure {
+            return Err(Error::Port(e));
+        }
+        let ports = Arc::new(ports.unwrap_or_else(Ports::none));
         let shell = std::env::var("SHELL").ok();
-        Self::resolve(config, shell.as_deref())
+        Ok(Loaded {
+            spec: Self::resolve(&loaded, ports, shell.as_deref()),
+            warnings: loaded.variables.warnings,
+            resolved: loaded.resolved,
+        })
     }
 
     /// Resolves a checked configuration. `user_shell` is the value of $SHELL, if any.
-    pub fn resolve(config: &ConfigFile, user_shell: Option<&str>) -> ManagerSpec {
+    pub fn resolve(
+        loaded: &config::load::Loaded,
+        ports: Arc<Ports>,
+        user_shell: Option<&str>,
+    ) -> ManagerSpec {
+        let config = &loaded.config;
+        let variables = &loaded.variables;
         let default_shell = match &config.default_shell {
             ShellSetting::Named(shell) => shell.clone(),
             // `false` is refused by the schema; treat it like `true` rather than guess.
@@ -220,11 +281,35 @@ impl ManagerSpec {
                 .unwrap_or("/bin/sh")
                 .to_owned(),
         };
+        let port_variables: Vec<(String, String)> = ports
+            .values()
+            .iter()
+            .map(|(name, port)| (name.clone(), port.to_string()))
+            .collect();
+        let named = |name: &String| variables.uses.iter().any(|uses| uses.contains(name));
         let mut processes: Vec<ProcessSpec> = config
             .processes
             .iter()
             .enumerate()
-            .map(|(i, (name, process))| ProcessSpec::resolve(i + 1, name, process, &default_shell))
+            .map(|(i, (name, process))| {
+                let mut spec = ProcessSpec::resolve(i + 1, name, process, &default_shell);
+                spec.environment = [
+                    &variables.environment[..],
+                    &variables.process_environments[i],
+                ]
+                .concat();
+                spec.ports = port_variables.clone();
+                spec.releases = ports
+                    .values()
+                    .keys()
+                    .filter(|port| variables.uses[i].contains(*port) || !named(port))
+                    .cloned()
+                    .collect();
+                if let Some(VerifierSpec::Command { environment, .. }) = &mut spec.verifier {
+                    *environment = [&spec.environment[..], &spec.ports].concat();
+                }
+                spec
+            })
             .collect();
         // Names become indices; sequential startup adds the edge to the process before.
         for (index, process) in config.processes.values().enumerate() {
@@ -272,6 +357,7 @@ impl ManagerSpec {
                 verifier_verbose: config.messages.contains(&MessageKind::VerifierVerbose),
             },
             processes,
+            ports,
         }
     }
 }
@@ -350,6 +436,7 @@ impl ProcessSpec {
                         line: line.clone().unwrap_or_default(),
                     },
                 },
+                environment: Vec::new(),
                 timeout: duration(a.timeout),
                 interval: duration(Seconds(a.interval.0)),
             },
@@ -374,6 +461,9 @@ impl ProcessSpec {
             environment_file,
             output,
             verifier,
+            environment: Vec::new(),
+            ports: Vec::new(),
+            releases: Vec::new(),
             depends_on: Vec::new(),
         }
     }
@@ -393,8 +483,9 @@ mod tests {
     use crate::config::load::check;
 
     fn resolve(text: &str, user_shell: Option<&str>) -> ManagerSpec {
-        let config = check(Path::new("test.json"), text.as_bytes()).expect("a valid config");
-        ManagerSpec::resolve(&config, user_shell)
+        let loaded = check(Path::new("test.json"), text.as_bytes(), &mut |r| r.clone())
+            .expect("a valid config");
+        ManagerSpec::resolve(&loaded, Arc::new(Ports::none()), user_shell)
     }
 
     #[test]

@@ -133,13 +133,15 @@ fn daemon_stops_on_delete() {
     );
     let run = run_in(dir.path(), &["-d"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let (pid, url) = run
-        .stdout
+    // The ready line, then what the tests are told, as KEY=value lines.
+    let (ready, exports) = run.stdout.split_once('\n').unwrap();
+    let (pid, url) = ready
         .strip_prefix("rmanager running (pid ")
-        .and_then(|rest| rest.strip_suffix(")\n"))
+        .and_then(|rest| rest.strip_suffix(")"))
         .and_then(|rest| rest.split_once(", "))
         .unwrap_or_else(|| panic!("{}", run.stdout));
     let daemon = Daemon(pid.parse().unwrap());
+    assert_eq!(exports, format!("RMANAGER_URL={url}\n"));
     let response = async_std::task::block_on(surf::delete(url)).unwrap();
     assert_eq!(response.status(), 200);
     wait_until("the daemon to exit", PATIENCE, || !alive(daemon.0));

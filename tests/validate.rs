@@ -72,7 +72,7 @@ fn misspelt_key_is_located_at_the_key_with_a_suggestion() {
     assert_eq!(
         stderr_lines(text)[0],
         "rmanager.json:1:45: /colour: unknown key \"colour\"; allowed here: $schema, modules, http, \
-         keep-alive, keep_alive, graceful_time, default_shell, messages, output, startup, processes"
+         keep-alive, keep_alive, graceful_time, default_shell, messages, output, startup, environment, env_file, ports, processes"
     );
 }
 
@@ -94,12 +94,12 @@ fn every_error_is_reported_at_once_in_file_order() {
         [
             "rmanager.json:2:20: /graceful_time: expected a number of seconds >= 0, found -1",
             r#"rmanager.json:3:16: /messages/0: expected one of "process.exit", "verifier.fail", "verifier.verbose", found "process.exits"; did you mean "process.exit"?"#,
-            "rmanager.json:4:20: /http/port: expected a number <= 65535, found 70000",
+            "rmanager.json:4:20: /http/port: expected an integer from 0 to 65535, found 70000",
             r#"rmanager.json:6:10: /processes/a: missing required key "executable""#,
             "rmanager.json:6:25: /processes/a/arguments/0: expected a string, found 1",
             "rmanager.json:7:51: /processes/b/options/shell: expected true, false, or a shell's name or path, found 3",
             r#"rmanager.json:8:42: /processes/c/verifier: missing required key "arguments""#,
-            r#"rmanager.json:9:90: /processes/d/verifier/arguments/expect_code: expected an integer, found "0""#,
+            r#"rmanager.json:9:90: /processes/d/verifier/arguments/expect_code: expected an integer from -64 to 255, found "0""#,
             "rmanager: rmanager.json: 8 errors",
         ]
     );
@@ -477,7 +477,7 @@ fn diagnostics_stay_proportionate_and_printable() {
     );
     assert!(
         lines[1].ends_with(
-            r#"/processes/b\u001bx/optoins\u0007: unknown key "optoins\u0007"; allowed here: executable, arguments, options, verifier, depends_on"#
+            r#"/processes/b\u001bx/optoins\u0007: unknown key "optoins\u0007"; allowed here: executable, arguments, options, verifier, environment, env_file, depends_on"#
         ),
         "{}",
         lines[1]

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub use super::interpolate::Allocate;
+use super::interpolate::{self, Resolved};
 use super::model::{ConfigFile, VERIFIER_TYPES, VerifierType};
 use super::schema::SchemaChecker;
 use super::source::{SourceMap, push_segment};
@@ -38,14 +40,23 @@ pub fn choose_file(named: Option<&Path>) -> PathBuf {
     }
 }
 
+/// A checked file, its variables replaced.
+pub struct Loaded {
+    pub config: ConfigFile,
+    /// The file as resolved, defaults filled in, for `--print-config`.
+    pub resolved: Value,
+    /// The environments and ports, what each process names, and the warnings.
+    pub variables: Resolved,
+}
+
 /// Reads and checks the configuration at `path`.
-pub fn load(path: &Path) -> Result<ConfigFile, Error> {
-    check(path, &read(path)?)
+pub fn load(path: &Path, allocate: Allocate) -> Result<Loaded, Error> {
+    check(path, &read(path)?, allocate)
 }
 
 /// Checks a configuration given as text (messages name it `<string>`).
-pub fn load_str(text: &str) -> Result<ConfigFile, Error> {
-    check(Path::new("<string>"), text.as_bytes())
+pub fn load_str(text: &str, allocate: Allocate) -> Result<Loaded, Error> {
+    check(Path::new("<string>"), text.as_bytes(), allocate)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
@@ -67,8 +78,8 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// Checks the bytes of a configuration file and returns it typed.
-pub fn check(path: &Path, bytes: &[u8]) -> Result<ConfigFile, Error> {
+/// Checks the bytes of a configuration file and returns it typed, its variables replaced.
+pub fn check(path: &Path, bytes: &[u8], allocate: Allocate) -> Result<Loaded, Error> {
     let invalid = |diagnostics| Error::ConfigInvalid {
         path: path.to_owned(),
         diagnostics,
@@ -130,18 +141,51 @@ pub fn check(path: &Path, bytes: &[u8]) -> Result<ConfigFile, Error> {
             path: path.to_owned(),
         });
     }
-    diagnostics.extend(semantic_checks(&value, &source));
-    if !diagnostics.is_empty() {
-        diagnostics.sort_by_key(|d| (d.line, d.column));
-        diagnostics.truncate(MAX_DIAGNOSTICS);
-        return Err(invalid(diagnostics));
-    }
-    // The schema admits only what deserializes, so this error is a safety net, not a
-    // message users see.
     let mut value = value;
+    if !diagnostics.is_empty() {
+        // Without the file's shape, no variable can be read: what else is wrong, as written.
+        diagnostics.extend(semantic_checks(&value, &source));
+    } else {
+        // What the schema cannot check is checked as rmanager will use it: replaced.
+        let resolved = interpolate::resolve(&mut value, &source, allocate);
+        let unreplaced: Vec<String> = match &resolved {
+            Ok(_) => Vec::new(),
+            Err(found) => found.iter().map(|d| d.pointer.clone()).collect(),
+        };
+        diagnostics.extend(
+            semantic_checks(&value, &source)
+                .into_iter()
+                .filter(|d| !unreplaced.contains(&d.pointer)),
+        );
+        match resolved {
+            // A number given by a variable is checked as a number now.
+            Ok(variables) if diagnostics.is_empty() => {
+                if variables.numbers_replaced {
+                    diagnostics = SchemaChecker::new().check(&value, &source, MAX_DIAGNOSTICS);
+                }
+                if diagnostics.is_empty() {
+                    return typed(value, variables).map_err(|e| invalid(at_start(e)));
+                }
+            }
+            Ok(_) => {}
+            Err(found) => diagnostics.extend(found),
+        }
+    }
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics.truncate(MAX_DIAGNOSTICS);
+    Err(invalid(diagnostics))
+}
+
+/// The checked file as its types. The schema admits only what deserializes, so the error
+/// is a safety net, not a message users see.
+fn typed(mut value: Value, variables: Resolved) -> Result<Loaded, String> {
     whole_numbers_as_integers(&mut value);
-    let config = serde_json::from_value(value).map_err(|e| invalid(at_start(e.to_string())))?;
-    Ok(config)
+    let config: ConfigFile = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        resolved: serde_json::to_value(&config).map_err(|e| e.to_string())?,
+        config,
+        variables,
+    })
 }
 
 /// JSON Schema counts `5001.0` and `-0` as integers, and so does the published schema;

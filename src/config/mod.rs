@@ -1,5 +1,7 @@
 //! The configuration file: its types, its schema, and how a file is read and checked.
 
+mod dotenv;
+pub mod interpolate;
 pub mod load;
 pub mod model;
 pub mod schema;

@@ -81,6 +81,25 @@ pub struct ConfigFile {
     #[serde(default)]
     pub startup: Startup,
 
+    /// Variables for every process's environment, and for `${NAME}` in this file: name ->
+    /// value, a string. A process's own `environment` overrides them.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(schema_with = "environment_schema")]
+    pub environment: IndexMap<String, String>,
+
+    /// A `.env` file (or a list of them, read in order) whose variables every process gets,
+    /// and `${NAME}` may use: `KEY=value` lines, `export`, `#` comments, quotes. Read by
+    /// rmanager, without a shell; relative to rmanager's working directory.
+    #[serde(default, skip_serializing_if = "EnvFiles::is_empty")]
+    pub env_file: EnvFiles,
+
+    /// TCP ports by variable name: 0 asks for a free port on 127.0.0.1, chosen at start and
+    /// held until the first process that names it starts; a number is that port. Each is
+    /// set in every process's environment and may be used as `${NAME}` in this file.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(schema_with = "ports_schema")]
+    pub ports: IndexMap<String, u16>,
+
     /// The processes to run, by name. The order in the file is the launch order: with a
     /// verifier, a process must be ready before the next one starts (unless `startup` is
     /// `parallel`).
@@ -227,6 +246,17 @@ pub struct ProcessConfig {
     #[schemars(with = "VerifierConfig")]
     pub verifier: Option<VerifierConfig>,
 
+    /// Variables for this process's environment, over the top-level ones: name -> value, a
+    /// string.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(schema_with = "environment_schema")]
+    pub environment: IndexMap<String, String>,
+
+    /// `.env` files for this process's environment, over the top-level ones and under its
+    /// `environment`.
+    #[serde(default, skip_serializing_if = "EnvFiles::is_empty")]
+    pub env_file: EnvFiles,
+
     /// Names of the processes that must be ready before this one starts. With `startup`
     /// `sequential`, only earlier processes may be named.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -294,6 +324,76 @@ impl Default for ProcessOptions {
             tty: false,
             log_lines: Self::default_log_lines(),
         }
+    }
+}
+
+/// The pattern of a variable's name.
+const VARIABLE_NAME: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+fn environment_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "propertyNames": {
+            "pattern": VARIABLE_NAME,
+            "errorMessage": "expected a variable name (letters, digits and _, not first a digit)",
+        },
+        "additionalProperties": {
+            "type": "string",
+            "errorMessage": "expected a string (a value is text: write \"1\" or \"true\", quoted)",
+        },
+    })
+}
+
+fn ports_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "propertyNames": {
+            "pattern": VARIABLE_NAME,
+            "errorMessage": "expected a variable name (letters, digits and _, not first a digit)",
+        },
+        "additionalProperties": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 65535,
+            "errorMessage": "expected a port number from 0 to 65535 (0: a free one)",
+        },
+    })
+}
+
+/// One `.env` file or a list of them.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum EnvFiles {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl EnvFiles {
+    fn is_empty(&self) -> bool {
+        matches!(self, EnvFiles::Many(paths) if paths.is_empty())
+    }
+}
+
+impl Default for EnvFiles {
+    fn default() -> Self {
+        EnvFiles::Many(Vec::new())
+    }
+}
+
+impl JsonSchema for EnvFiles {
+    fn schema_name() -> Cow<'static, str> {
+        "EnvFiles".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A `.env` file's path, or a list of them.",
+            "anyOf": [
+                { "type": "string", "minLength": 1 },
+                { "type": "array", "items": { "type": "string", "minLength": 1 } },
+            ],
+            "errorMessage": "expected a file's path, or a list of them",
+        })
     }
 }
 

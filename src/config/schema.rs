@@ -5,8 +5,9 @@
 use jsonschema::ValidationError;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use schemars::generate::SchemaSettings;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::interpolate::NUMBER_KEYS;
 use super::model::ConfigFile;
 use super::source::{SourceMap, push_segment};
 use super::words::{closest, quoted};
@@ -19,7 +20,54 @@ pub fn generate() -> Value {
         .into_root_schema_for::<ConfigFile>()
         .to_value();
     unwrap_descriptions(&mut schema);
+    admit_variables(&mut schema);
     schema
+}
+
+/// Where a number may be given as a `${NAME}` string: the number arguments of every check
+/// and the control API's port. The message for a wrong value stays the number's.
+fn admit_variables(schema: &mut Value) {
+    let defs = schema["$defs"].clone();
+    let Some(defs_mut) = schema.get_mut("$defs").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let holders = defs_mut
+        .iter_mut()
+        .filter(|(name, _)| name.ends_with("Arguments") || *name == "HttpConfig");
+    for (_, holder) in holders {
+        for key in NUMBER_KEYS {
+            let Some(property) = holder.pointer_mut(&format!("/properties/{key}")) else {
+                continue;
+            };
+            let Value::Object(mut number) = property.take() else {
+                continue;
+            };
+            let mut wrapper = serde_json::Map::new();
+            for moved in ["description", "default"] {
+                if let Some(value) = number.remove(moved) {
+                    wrapper.insert(moved.to_owned(), value);
+                }
+            }
+            let referenced = number
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| defs.pointer(r.trim_start_matches('#').trim_start_matches("/$defs")));
+            let message = match referenced.and_then(|d| d.get("errorMessage")) {
+                Some(message) => message.clone(),
+                None => json!(format!(
+                    "expected an integer from {} to {}",
+                    number["minimum"], number["maximum"]
+                )),
+            };
+            wrapper.insert(
+                "anyOf".to_owned(),
+                json!([number, {"type": "string", "pattern": "\\$\\{",
+                                "description": "A `${NAME}` that gives the number."}]),
+            );
+            wrapper.insert("errorMessage".to_owned(), message);
+            *property = Value::Object(wrapper);
+        }
+    }
 }
 
 /// Doc comments are wrapped at 100 columns; editors show descriptions as flowing text, so

@@ -17,6 +17,19 @@ pub fn add(app: &mut tide::Server<Api>) {
     app.at("/").get(list).delete(shut_down);
     app.at("/status").get(status);
     app.at("/restart/:id").post(restart);
+    app.at("/env").get(env);
+}
+
+/// What the tests need to reach the environment: its ports.
+async fn env(req: Request<Api>) -> tide::Result {
+    let ports: serde_json::Map<String, Value> = req
+        .state()
+        .manager
+        .ports()
+        .into_iter()
+        .map(|(name, port)| (name, port.into()))
+        .collect();
+    Ok(json_response(StatusCode::Ok, json!({"ports": ports})))
 }
 
 /// pymanager's answer to anything but `GET /status` once shutdown has begun.

@@ -80,16 +80,21 @@ impl ProcessHandle {
         watchdog: Option<Arc<Watchdog>>,
     ) -> Result<ProcessHandle, SpawnError> {
         let environment = match &spec.environment_file {
-            Some(file) => Some(source_environment(file, watchdog.clone()).await?),
+            Some(file) => {
+                Some(source_environment(file, &spec.environment, watchdog.clone()).await?)
+            }
             None => None,
         };
         let mut command = Command::from(&spec.command);
         if let Some(dir) = &spec.working_directory {
             command.current_dir(dir);
         }
-        if let Some(environment) = environment {
-            command.env_clear().envs(environment);
-        }
+        match environment {
+            // What the file exported, over what it was sourced with.
+            Some(sourced) => command.env_clear().envs(sourced),
+            None => command.envs(spec.environment.iter().cloned()),
+        };
+        command.envs(spec.ports.iter().cloned());
         let program = spec.command.program();
         let output_error = |source| match &spec.output {
             Output::File(path) => SpawnError::OutputFile {
@@ -213,6 +218,7 @@ impl ProcessHandle {
 /// rmanager's own, overlaid with what the file exports.
 async fn source_environment(
     file: &EnvironmentFile,
+    environment: &[(String, String)],
     watchdog: Option<Arc<Watchdog>>,
 ) -> Result<Vec<(String, String)>, SpawnError> {
     let failed = |reason: String| SpawnError::EnvironmentFile {
@@ -231,7 +237,8 @@ async fn source_environment(
     let mut command = Command::new(&file.shell);
     command
         .args(["-c", ". \"$1\" && env -0", "rmanager-environment"])
-        .arg(&path);
+        .arg(&path)
+        .envs(environment.iter().cloned());
     let run = super::group::run_to_end(command, watchdog);
     let finished = future::race(async { Some(run.await) }, async {
         crate::runtime::sleep(SOURCE_LIMIT).await;

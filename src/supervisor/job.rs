@@ -230,6 +230,8 @@ impl Job {
                 }
             }
             log::info!("launching {} ({})", spec.name, spec.display);
+            // Held until now, so that nothing else could take them; it may bind them.
+            cx.spec.ports.release(&spec.releases);
             let handle =
                 ProcessHandle::spawn(spec, label(&cx.spec, self.index), Some(cx.watchdog.clone()))
                     .await

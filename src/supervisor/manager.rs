@@ -124,6 +124,20 @@ impl Manager {
         self.cx.snapshot.process(id.checked_sub(1)?)
     }
 
+    /// The port the file's `ports` gives this name (a free one is chosen at start).
+    pub fn port(&self, name: &str) -> Option<u16> {
+        self.cx.spec.ports.get(name)
+    }
+
+    /// Every port of the file's `ports`, by name, in file order.
+    pub fn ports(&self) -> Vec<(String, u16)> {
+        let ports = self.cx.spec.ports.values();
+        ports
+            .iter()
+            .map(|(name, port)| (name.clone(), *port))
+            .collect()
+    }
+
     /// The id of the process with this name.
     pub fn find(&self, name: &str) -> Option<usize> {
         let index = self.cx.spec.processes.iter().position(|p| p.name == name)?;

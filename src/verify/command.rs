@@ -12,6 +12,8 @@ const SPAWN_FLOOR: Duration = Duration::from_millis(10);
 /// language (a pymanager verifier class becomes a script).
 pub struct CommandCheck {
     pub command: Command,
+    /// Its process's environment and the ports.
+    pub environment: Vec<(String, String)>,
     pub timing: Timing,
 }
 
@@ -39,7 +41,8 @@ impl Verifier for CommandCheck {
 impl CommandCheck {
     async fn attempt(&self, process: &ProcessHandle) -> Result<(), String> {
         let program = self.command.program();
-        let command = process::Command::from(&self.command);
+        let mut command = process::Command::from(&self.command);
+        command.envs(self.environment.iter().cloned());
         // An attempt cut short by `interval` drops this future, and with it the attempt's
         // group, which is then killed (and reaped once it has gone).
         let finished = run_to_end(command, process.watchdog().cloned())

@@ -64,10 +64,12 @@ pub fn for_spec(spec: &VerifierSpec) -> Box<dyn Verifier> {
         }),
         VerifierSpec::Command {
             command,
+            environment,
             timeout,
             interval,
         } => Box::new(CommandCheck {
             command,
+            environment,
             timing: Timing { timeout, interval },
         }),
         VerifierSpec::Log { pattern, timeout } => Box::new(LogCheck { pattern, timeout }),
