@@ -24,6 +24,9 @@ pub fn line(text: fmt::Arguments) {
 /// Writes `text` (whole lines, such as a child's quoted after one of rmanager's) where
 /// rmanager's own lines go: the terminal, or the logfile.
 pub fn also(text: &str) {
+    if text.is_empty() {
+        return;
+    }
     // A line that cannot be written (a closed terminal, a full disk) is not worth dying for.
     let _ = match LOGFILE.get() {
         Some(file) => file

@@ -258,3 +258,19 @@ fn a_dropped_restart_future_still_completes_the_restart() {
     assert!(!alive(old as i32));
     finish(manager);
 }
+
+#[test]
+fn the_library_tells_the_port_it_was_given() {
+    let manager = start(&format!(
+        r#"{{"ports": {{"WEB_PORT": 0}}, "processes": {{"web": {{"executable": "{}",
+            "arguments": ["--listen", "127.0.0.1:${{WEB_PORT}}"],
+            "verifier": {{"type": "tcp", "arguments": {{"port": "${{WEB_PORT}}"}}}}}}}}}}"#,
+        service()
+    ));
+    block_on(manager.ready()).expect("ready");
+    let port = manager.port("WEB_PORT").expect("a port");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert_eq!(manager.ports(), [("WEB_PORT".to_owned(), port)]);
+    assert_eq!(manager.port("NOPE"), None);
+    finish(manager);
+}

@@ -143,6 +143,20 @@ impl SchemaChecker {
         let pointer = error.instance_path().as_str().to_owned();
         let node = self.node(error);
         let found = describe_value(error.instance());
+        // A key that is no name: at the key, said of the key, not of the object.
+        if let ValidationErrorKind::PropertyNames { error: key } = error.kind() {
+            let key = key.instance().as_str().unwrap_or_default();
+            let names = node.get("propertyNames").unwrap_or(node);
+            let expected = names.get("errorMessage").and_then(Value::as_str);
+            let mut at = pointer;
+            push_segment(&mut at, key);
+            let message = format!(
+                "{}, found {}",
+                expected.unwrap_or("not an allowed key"),
+                quoted(key)
+            );
+            return vec![(at, true, message)];
+        }
         // A schema's own errorMessage (which VS Code shows too) says best what is allowed.
         if let Some(expected) = node.get("errorMessage").and_then(Value::as_str) {
             return vec![(pointer, false, format!("{expected}, found {found}"))];

@@ -117,13 +117,14 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
         Launch::Interrupted => {}
     }
     if launch == Launch::Ready {
-        coordinator.cx.snapshot.set_status(ManagerStatus::Running);
-        log::info!("every process is ready");
         // What failed by itself during the launch, now that no failure report tells it.
         let cx = &coordinator.cx;
-        for (index, code) in coordinator.failed_by_themselves() {
+        let failed = cx.snapshot.now_running();
+        log::info!("every process is ready");
+        for (index, code) in failed {
             let lines = cx.last_lines(index, job::EXIT_LINES);
-            job::announce_failure(&cx.spec, &cx.spec.processes[index], code, &lines);
+            let told = job::failure_told(&cx.spec, &cx.spec.processes[index], code, &lines);
+            crate::report::also(&told);
         }
     }
     outcome.launched.set(launch.clone());

@@ -171,9 +171,7 @@ impl Job {
     async fn ended(&mut self, end: ProcessEnd) {
         // Published before anything is awaited, so that the end is known before what
         // follows from it (the next process's start, once an `exited` check passed).
-        self.cx
-            .snapshot
-            .set_run(self.index, RunState::Terminated { code: end.code() });
+        let running = self.cx.snapshot.ended(self.index, end.code()) == ManagerStatus::Running;
         let spec = &self.cx.spec.processes[self.index];
         log::info!("{} {end}", spec.name);
         events::emit(Event::Exited {
@@ -193,13 +191,19 @@ impl Job {
             // coordinator tells it, in the failure report or once everything is ready.
             // pymanager's line keeps its form when asked for.
             let failed = end != ProcessEnd::Exited(0) && self.was_ready;
-            let running = self.cx.snapshot.status() == ManagerStatus::Running;
+            let mut told = String::new();
             if self.cx.spec.messages.process_exit {
-                crate::say!("Process {} exited with code {}", spec.display, end.code());
+                told = format!(
+                    "rmanager: Process {} exited with code {}\n",
+                    spec.display,
+                    end.code()
+                );
             }
             if failed && running {
-                announce_failure(&self.cx.spec, spec, end.code(), &last_lines);
+                told.push_str(&failure_told(&self.cx.spec, spec, end.code(), &last_lines));
             }
+            // One write: nothing else lands between its lines.
+            crate::report::also(&told);
         }
         self.report(Report::Down(self.index));
     }
@@ -388,19 +392,21 @@ fn label(spec: &ManagerSpec, index: usize) -> Option<Label> {
     })
 }
 
-/// Says that a process failed by itself (`code`: the exit code, or the negative signal
-/// number), with its last lines when its output went elsewhere than the terminal. With
-/// `process.exit` in `messages`, pymanager's line has said it already.
-pub(super) fn announce_failure(
+/// What rmanager says when a process failed by itself (`code`: the exit code, or the
+/// negative signal number): its end, and its last lines when its output went elsewhere
+/// than the terminal. With `process.exit` in `messages`, pymanager's line says the end.
+pub(super) fn failure_told(
     manager: &ManagerSpec,
     spec: &ProcessSpec,
     code: i32,
     last_lines: &[String],
-) {
+) -> String {
+    let mut told = String::new();
     if !manager.messages.process_exit {
-        crate::say!("{} {}", spec.name, ProcessEnd::from_code(code));
+        told = format!("rmanager: {} {}\n", spec.name, ProcessEnd::from_code(code));
     }
     if spec.output != Output::Inherit {
-        crate::report::also(&crate::output::quoted(&spec.name, last_lines));
+        told.push_str(&crate::output::quoted(&spec.name, last_lines));
     }
+    told
 }

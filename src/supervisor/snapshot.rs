@@ -114,6 +114,28 @@ impl Snapshot {
         self.lock().runs[index] = run;
     }
 
+    /// Records that process `index` ended with `code`; returns the environment's status at
+    /// that moment, so that its end is told by the job (already running) or by the
+    /// coordinator's [`Snapshot::now_running`] (not yet), never both.
+    pub fn ended(&self, index: usize, code: i32) -> ManagerStatus {
+        let mut state = self.lock();
+        state.runs[index] = RunState::Terminated { code };
+        state.status
+    }
+
+    /// Moves to running; returns the processes that failed by themselves before.
+    pub fn now_running(&self) -> Vec<(usize, i32)> {
+        let mut state = self.lock();
+        state.status = ManagerStatus::Running;
+        let failed = state.runs.iter().enumerate();
+        failed
+            .filter_map(|(index, run)| match run {
+                RunState::Terminated { code } if *code != 0 => Some((index, *code)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.names.len()
     }

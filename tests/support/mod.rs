@@ -416,3 +416,23 @@ pub fn without_launch_lines(stdout: &str, names: &[&str]) -> String {
     });
     rest
 }
+
+/// Live processes with an argument that contains `text`, as (pid, command line).
+pub fn processes_with_argument(text: &str) -> Vec<(i32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let arguments: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            (alive(pid) && arguments.iter().skip(1).any(|a| a.contains(text)))
+                .then(|| (pid, arguments.join(" ")))
+        })
+        .collect()
+}
