@@ -88,6 +88,7 @@ fn main() {
     bench.exit_detection();
     bench.footprint();
     bench.output_throughput();
+    bench.side_by_side();
     bench.control_api();
     bench.validation();
     bench.print();
@@ -458,6 +459,72 @@ impl Bench {
             "< 16 MB",
             true,
             |_| peaks.next(),
+        );
+    }
+
+    /// (6b) Copies of one 5-service environment (free ports from the broker, each service
+    /// listening 200 ms after it starts) brought up at once in fixture mode, each COMMAND
+    /// printing its ports: how many came up, how many ports two copies shared, and the time
+    /// until the last was ready against one copy alone, in the same run.
+    fn side_by_side(&mut self) {
+        let what = "side by side: copies of a 5-service environment ready at once";
+        if self.skips(what) {
+            return;
+        }
+        let copies = if self.quick { 4 } else { 16 };
+        let Some(dir) = tempfile::tempdir().ok() else {
+            return;
+        };
+        let names: Vec<String> = (0..5).map(|i| format!("P{i}")).collect();
+        let processes: serde_json::Map<String, Value> = names
+            .iter()
+            .map(|name| {
+                let address = format!("127.0.0.1:${{{name}}}");
+                let check = json!({"type": "tcp", "arguments": {"port": format!("${{{name}}}")}});
+                let args = ["--delay-ms", "200", "--listen", &address];
+                (
+                    name.to_lowercase(),
+                    json!({"executable": SERVICE, "arguments": args, "verifier": check}),
+                )
+            })
+            .collect();
+        let ports: serde_json::Map<String, Value> =
+            names.iter().map(|n| (n.clone(), json!(0))).collect();
+        let config = dir.path().join("env.json");
+        let text = json!({"startup": "parallel", "ports": ports, "processes": processes});
+        if std::fs::write(&config, text.to_string()).is_err() {
+            return;
+        }
+        let alone = (0..self.runs).filter_map(|_| Some(copies_at_once(&config, 1)?.seconds));
+        let alone = median(alone.collect());
+        let mut outcomes = Vec::new();
+        self.row(
+            &format!("side by side: {copies} copies of a 5-service environment, ready"),
+            "copies",
+            &format!("{copies}"),
+            true,
+            |_| {
+                let outcome = copies_at_once(&config, copies)?;
+                let ready = outcome.ready as f64;
+                outcomes.push(outcome);
+                Some(ready)
+            },
+        );
+        let mut collisions = outcomes.iter().map(|o| o.collisions as f64);
+        self.row(
+            "side by side: ports shared by two copies",
+            "ports",
+            "0",
+            true,
+            |_| collisions.next(),
+        );
+        let mut seconds = outcomes.iter().map(|o| o.seconds * 1000.0);
+        self.row(
+            &format!("side by side: until all {copies} copies are ready"),
+            "ms",
+            &format!("one copy alone: {:.0} ms here", alone * 1000.0),
+            true,
+            |_| seconds.next(),
         );
     }
 
@@ -920,6 +987,64 @@ fn write_lines(path: &Path, size: usize) -> std::io::Result<()> {
 
 /// Runs `command` with its stdout to `out` (created anew); its wall time in seconds and its
 /// peak resident memory in MB (its own or a reaped child's, whichever is larger).
+/// What bringing up copies of one environment at once gave.
+struct Copies {
+    /// Copies whose COMMAND ran (every service ready), and exited 0 after.
+    ready: usize,
+    /// Ports given to more than one copy.
+    collisions: usize,
+    /// From the first launch until the last copy's COMMAND ran.
+    seconds: f64,
+}
+
+/// Starts `n` fixture-mode rmanagers on `config` at once; each COMMAND prints its ports.
+fn copies_at_once(config: &Path, n: usize) -> Option<Copies> {
+    use std::io::{BufRead, BufReader};
+    let started = Instant::now();
+    let children: Vec<Child> = (0..n)
+        .filter_map(|_| {
+            Command::new(RMANAGER)
+                .args(["--progress", "quiet", "-f"])
+                .arg(config)
+                .args(["--", "sh", "-c", "echo ports $P0 $P1 $P2 $P3 $P4"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+        })
+        .collect();
+    let (mut ready, mut last, mut ports) = (0, Duration::ZERO, Vec::new());
+    for mut child in children {
+        let stdout = BufReader::new(child.stdout.take()?);
+        let mut seen = None;
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(list) = line.strip_prefix("ports ") {
+                last = last.max(started.elapsed());
+                seen = Some(list.split(' ').map(str::to_owned).collect::<Vec<_>>());
+            }
+        }
+        let ok = child.wait().ok()?.success();
+        if let (true, Some(seen)) = (ok, seen) {
+            ready += 1;
+            ports.extend(seen);
+        }
+    }
+    let total = ports.len();
+    ports.sort();
+    ports.dedup();
+    Some(Copies {
+        ready,
+        collisions: total - ports.len(),
+        seconds: last.as_secs_f64(),
+    })
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// Seconds for `cat data | cat > out`, the pipe as large as rmanager makes its own.
 fn relayed(data: &Path, out: &Path) -> Option<f64> {
     let (read, write) = rustix::pipe::pipe().ok()?;

@@ -7,12 +7,21 @@
 //! is set only afterwards, so that a server which binds with SO_REUSEADDR (nearly all do)
 //! may take the port even while it is still held. The kernel hands a held port to no other
 //! bind, ours or anyone's.
+//!
+//! A port is let go before its process binds it, and in that moment the kernel may hand
+//! it to another rmanager's free-port bind. So concurrent rmanagers (of any user) also
+//! claim each port they give out in a registry of lock files, one per port, held as long
+//! as the environment lives: a free port claimed by another rmanager is passed over. A
+//! lock ends with the process that holds it, however it ends.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use indexmap::IndexMap;
@@ -32,6 +41,8 @@ pub enum Allocation {
 pub struct Ports {
     values: IndexMap<String, u16>,
     held: Mutex<HashMap<String, OwnedFd>>,
+    /// This environment's claims in the registry.
+    _claims: Vec<File>,
 }
 
 /// A port that could not be had.
@@ -82,6 +93,7 @@ impl Ports {
         Ports {
             values: IndexMap::new(),
             held: Mutex::new(HashMap::new()),
+            _claims: Vec::new(),
         }
     }
 
@@ -92,6 +104,11 @@ impl Ports {
     ) -> Result<Ports, PortError> {
         let mut values = IndexMap::new();
         let mut held = HashMap::new();
+        let mut claims = Vec::new();
+        let registry = match allocation {
+            Allocation::Hold if !requested.is_empty() => Registry::open(),
+            _ => None,
+        };
         for (name, &port) in requested {
             let failed = |reason| PortError {
                 name: name.clone(),
@@ -102,12 +119,29 @@ impl Ports {
                 values.insert(name.clone(), port);
                 continue;
             }
-            let (socket, given) = hold(port).map_err(|e| match e.kind() {
-                io::ErrorKind::AddrInUse => failed(PortProblem::InUse {
-                    holder: listener_of(port),
-                }),
-                _ => failed(PortProblem::Io(e)),
-            })?;
+            let in_use = |holder| failed(PortProblem::InUse { holder });
+            // Ports claimed by another rmanager stay bound here until one is not, so that
+            // the kernel offers others.
+            let mut passed_over = Vec::new();
+            let (socket, given) = loop {
+                let (socket, given) = hold(port).map_err(|e| match e.kind() {
+                    io::ErrorKind::AddrInUse => in_use(listener_of(port)),
+                    _ => failed(PortProblem::Io(e)),
+                })?;
+                match registry.as_ref().map(|r| r.claim(given)) {
+                    Some(Claim::Ours(claim)) => claims.push(claim),
+                    Some(Claim::Theirs) if port != 0 => {
+                        return Err(in_use(Some("another rmanager".to_owned())));
+                    }
+                    Some(Claim::Theirs) if passed_over.len() < 1000 => {
+                        passed_over.push(socket);
+                        continue;
+                    }
+                    // Without a registry, or a full one: as far as the kernel goes.
+                    Some(Claim::Theirs | Claim::Unavailable) | None => {}
+                }
+                break (socket, given);
+            };
             values.insert(name.clone(), given);
             if allocation == Allocation::Hold {
                 held.insert(name.clone(), socket);
@@ -116,6 +150,7 @@ impl Ports {
         Ok(Ports {
             values,
             held: Mutex::new(held),
+            _claims: claims,
         })
     }
 
@@ -146,6 +181,62 @@ impl fmt::Debug for Ports {
 impl PartialEq for Ports {
     fn eq(&self, other: &Ports) -> bool {
         self.values == other.values
+    }
+}
+
+/// The machine's registry of ports given out by rmanagers: a lock file per port.
+struct Registry {
+    dir: PathBuf,
+}
+
+enum Claim {
+    /// Claimed now; the claim lasts as long as the file stays open.
+    Ours(File),
+    /// Another rmanager's, alive.
+    Theirs,
+    /// The registry cannot tell.
+    Unavailable,
+}
+
+impl Registry {
+    /// The registry in the temporary directory, shared by every user (sticky, as /tmp).
+    fn open() -> Option<Registry> {
+        let dir = std::env::temp_dir().join("rmanager-ports");
+        if std::fs::create_dir(&dir).is_ok() {
+            let everyone = std::fs::Permissions::from_mode(0o1777);
+            let _ = std::fs::set_permissions(&dir, everyone);
+        }
+        match dir.is_dir() {
+            true => Some(Registry { dir }),
+            false => {
+                log::warn!(
+                    "no port registry at {}: ports are held by the kernel only",
+                    dir.display()
+                );
+                None
+            }
+        }
+    }
+
+    fn claim(&self, port: u16) -> Claim {
+        let path = self.dir.join(port.to_string());
+        // Read-only is enough to lock, and works on another user's file.
+        let file = File::open(&path).or_else(|_| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(&path)
+        });
+        let Ok(file) = file else {
+            return Claim::Unavailable;
+        };
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Claim::Ours(file),
+            Err(rustix::io::Errno::WOULDBLOCK) => Claim::Theirs,
+            Err(_) => Claim::Unavailable,
+        }
     }
 }
 
@@ -252,6 +343,27 @@ mod tests {
         // Shown, not tried.
         let shown = Ports::allocate(&request(&[("DB_PORT", port)]), Allocation::Show).unwrap();
         assert_eq!(shown.get("DB_PORT"), Some(port));
+    }
+
+    #[test]
+    fn a_port_another_rmanager_claimed_is_not_given_out() {
+        let registry = Registry::open().expect("a registry in the temporary directory");
+        let (socket, port) = hold(0).unwrap();
+        drop(socket);
+        // Claimed, as another environment holds it between its release and its bind.
+        let Claim::Ours(claim) = registry.claim(port) else {
+            panic!("a free claim");
+        };
+        assert!(matches!(registry.claim(port), Claim::Theirs));
+        let error =
+            Ports::allocate(&request(&[("FIXED", port)]), Allocation::Hold).expect_err("claimed");
+        assert_eq!(
+            error.to_string(),
+            format!("port {port} (FIXED) is in use by another rmanager")
+        );
+        drop(claim);
+        let ports = Ports::allocate(&request(&[("FIXED", port)]), Allocation::Hold).unwrap();
+        assert_eq!(ports.get("FIXED"), Some(port));
     }
 
     fn hold_plain(port: u16) -> io::Result<OwnedFd> {
