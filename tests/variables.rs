@@ -448,3 +448,38 @@ print('ports', *ports, flush=True)";
         assert!(running.is_empty(), "port {port}: {running:?}");
     }
 }
+
+#[test]
+fn print_config_shows_the_file_as_a_run_would_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"ports": {"WEB_PORT": 0, "DB_PORT": 5432}, "environment": {"DATA": "${HOME}/data"},
+            "http": {"enabled": true, "token": "secret"},
+            "processes": {"web": {"executable": "serve", "arguments": ["${WEB_PORT}", "$HOME"],
+                "verifier": {"type": "tcp", "arguments": {"port": "${WEB_PORT}"}}}}}"#,
+    );
+    let run = rmanager_command(dir.path())
+        .arg("--print-config")
+        .env("HOME", "/home/tester")
+        .output()
+        .map(support::Run::from)
+        .unwrap();
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+    let printed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let port = printed["ports"]["WEB_PORT"].as_u64().unwrap();
+    assert!(port > 0);
+    assert_eq!(printed["ports"]["DB_PORT"], 5432);
+    assert_eq!(printed["http"]["token"], "********");
+    assert_eq!(printed["environment"]["DATA"], "/home/tester/data");
+    let web = &printed["processes"]["web"];
+    assert_eq!(
+        web["arguments"],
+        serde_json::json!([port.to_string(), "$HOME"])
+    );
+    assert_eq!(web["verifier"]["arguments"]["port"], port);
+    // Defaults filled in; the port shown was let go.
+    assert_eq!(web["verifier"]["arguments"]["timeout"], 30.0);
+    TcpListener::bind(("127.0.0.1", port as u16)).expect("not held");
+}
