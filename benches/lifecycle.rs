@@ -438,7 +438,7 @@ impl Bench {
             what,
             "MB/s",
             &format!(
-                ">= {:.0} (half of cat's {cat:.0} here; cat | cat: {relay:.0})",
+                ">= {:.0} (half of cat's {cat:.0} here; cat piped into cat: {relay:.0})",
                 cat / 2.0
             ),
             true,

@@ -483,3 +483,29 @@ fn print_config_shows_the_file_as_a_run_would_use_it() {
     assert_eq!(web["verifier"]["arguments"]["timeout"], 30.0);
     TcpListener::bind(("127.0.0.1", port as u16)).expect("not held");
 }
+
+/// The README's example of a test reading its port from the environment.
+#[test]
+fn the_example_test_reads_the_port_it_was_given() {
+    let repo = support::repo();
+    let run = support::rmanager()
+        .current_dir(repo)
+        .args([
+            "--progress",
+            "quiet",
+            "-f",
+            "examples/web.json",
+            "--",
+            "examples/test-web.sh",
+        ])
+        .output()
+        .map(support::Run::from)
+        .unwrap();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let said = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("web answered 200 on port "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(said.parse::<u16>().is_ok_and(|p| p > 0), "{said}");
+}

@@ -144,7 +144,11 @@ pub fn end_board(text: Vec<u8>) {
 /// Waits until everything sent so far is written: before rmanager exits.
 pub async fn flush() {
     let (done, written) = channel::bounded(1);
-    if queue().send(Job::Flush(done)).await.is_ok() {
+    // Nothing was ever sent: nothing to wait for (and no thread to start).
+    let Some(queue) = QUEUE_SENDER.get() else {
+        return;
+    };
+    if queue.send(Job::Flush(done)).await.is_ok() {
         let _ = written.recv().await;
     }
 }
