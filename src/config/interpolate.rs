@@ -236,8 +236,6 @@ pub type Allocate<'a> = &'a mut dyn FnMut(&IndexMap<String, u16>) -> IndexMap<St
 /// What replacing a file's variables found.
 #[derive(Debug, Default)]
 pub struct Resolved {
-    /// The ports, as allocated.
-    pub ports: IndexMap<String, u16>,
     /// The top-level env files' variables, then `environment`'s, in order.
     pub environment: Vec<(String, String)>,
     /// Each process's own: its env files', then its `environment`'s.
@@ -281,7 +279,6 @@ pub fn resolve(
     walk.scope.define(environment.clone());
     walk.scope.define(port_variables());
     walk.resolved.environment = [files, environment].concat();
-    walk.resolved.ports = ports.clone();
 
     if let Some(http) = config.get_mut("http") {
         walk.strings(http, "/http", &["host", "port"]);
