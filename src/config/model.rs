@@ -327,37 +327,32 @@ impl Default for ProcessOptions {
     }
 }
 
-/// The pattern of a variable's name.
-const VARIABLE_NAME: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
-
-fn environment_schema(_: &mut SchemaGenerator) -> Schema {
+/// An object whose keys are variable names and whose values follow `values`.
+fn variables_schema(values: Value) -> Schema {
     json_schema!({
         "type": "object",
         "propertyNames": {
-            "pattern": VARIABLE_NAME,
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
             "errorMessage": "expected a variable name (letters, digits and _, not first a digit)",
         },
-        "additionalProperties": {
-            "type": "string",
-            "errorMessage": "expected a string (a value is text: write \"1\" or \"true\", quoted)",
-        },
+        "additionalProperties": values,
     })
 }
 
+fn environment_schema(_: &mut SchemaGenerator) -> Schema {
+    variables_schema(serde_json::json!({
+        "type": "string",
+        "errorMessage": "expected a string (a value is text: write \"1\" or \"true\", quoted)",
+    }))
+}
+
 fn ports_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "object",
-        "propertyNames": {
-            "pattern": VARIABLE_NAME,
-            "errorMessage": "expected a variable name (letters, digits and _, not first a digit)",
-        },
-        "additionalProperties": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 65535,
-            "errorMessage": "expected a port number from 0 to 65535 (0: a free one)",
-        },
-    })
+    variables_schema(serde_json::json!({
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 65535,
+        "errorMessage": "expected a port number from 0 to 65535 (0: a free one)",
+    }))
 }
 
 /// One `.env` file or a list of them.
