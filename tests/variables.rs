@@ -346,13 +346,6 @@ fn the_ports_reach_the_tests_in_every_mode() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let mut lines = run.stdout.lines();
     let ready = lines.next().unwrap();
-    let exports: Vec<&str> = lines.collect();
-    let port: u16 = exports[0]
-        .strip_prefix("WEB_PORT=")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let url = exports[1].strip_prefix("RMANAGER_URL=").unwrap();
     let pid: i32 = ready
         .strip_prefix("rmanager running (pid ")
         .and_then(|r| r.split_once(','))
@@ -360,7 +353,15 @@ fn the_ports_reach_the_tests_in_every_mode() {
         .0
         .parse()
         .unwrap();
+    // Stopped however the test ends, from here on.
     let daemon = Daemon(pid);
+    let exports: Vec<&str> = lines.collect();
+    let port: u16 = exports[0]
+        .strip_prefix("WEB_PORT=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let url = exports[1].strip_prefix("RMANAGER_URL=").unwrap();
     assert_eq!(
         std::fs::read_to_string(dir.path().join("daemon.env")).unwrap(),
         format!("WEB_PORT={port}\nRMANAGER_URL={url}\n")
