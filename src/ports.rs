@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -105,6 +105,8 @@ impl Ports {
         let mut values = IndexMap::new();
         let mut held = HashMap::new();
         let mut claims = Vec::new();
+        // Shown ports stay bound until all are chosen, so that none is chosen twice.
+        let mut shown = Vec::new();
         let registry = match allocation {
             Allocation::Hold if !requested.is_empty() => Registry::open(),
             _ => None,
@@ -143,8 +145,9 @@ impl Ports {
                 break (socket, given);
             };
             values.insert(name.clone(), given);
-            if allocation == Allocation::Hold {
-                held.insert(name.clone(), socket);
+            match allocation {
+                Allocation::Hold => drop(held.insert(name.clone(), socket)),
+                Allocation::Show => shown.push(socket),
             }
         }
         Ok(Ports {
@@ -222,12 +225,14 @@ impl Registry {
         let path = self.dir.join(port.to_string());
         // Read-only is enough to lock, and works on another user's file.
         let file = File::open(&path).or_else(|_| {
-            std::fs::OpenOptions::new()
+            let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .mode(0o644)
-                .open(&path)
+                .open(&path)?;
+            // Readable by every user whatever the umask, or theirs could not lock it.
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            Ok::<File, io::Error>(file)
         });
         let Ok(file) = file else {
             return Claim::Unavailable;

@@ -70,9 +70,12 @@ fn value(text: &str) -> Result<String, String> {
             };
             (value, &text[end..])
         }
-        // Unquoted: up to a comment (` #`), without trailing blanks.
+        // Unquoted: up to a comment (a `#` first or after a blank), without trailing blanks.
         _ => {
-            let end = text.find(" #").unwrap_or(text.len());
+            let bytes = text.as_bytes();
+            let end = (0..bytes.len())
+                .find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()))
+                .unwrap_or(text.len());
             return Ok(text[..end].trim_end().to_owned());
         }
     };
@@ -99,6 +102,8 @@ mod tests {
                     export EXPORTED=yes\n\
                     SPACED = around  \n\
                     EMPTY=\n\
+                    EMPTY_COMMENTED= # none\n\
+                    TABBED=v\t# c\n\
                     COMMENTED=value # not part of it\n\
                     HASH=a#b\n\
                     SINGLE='it is $HOME \\n'\n\
@@ -112,6 +117,8 @@ mod tests {
                 ("EXPORTED", "yes"),
                 ("SPACED", "around"),
                 ("EMPTY", ""),
+                ("EMPTY_COMMENTED", ""),
+                ("TABBED", "v"),
                 ("COMMENTED", "value"),
                 ("HASH", "a#b"),
                 ("SINGLE", "it is $HOME \\n"),

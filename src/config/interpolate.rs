@@ -73,6 +73,22 @@ pub struct Expansion {
 /// `text` with its `${...}` forms replaced under `rules`; an error says which form could
 /// not be, and why.
 pub fn expand(text: &str, scope: &Scope, rules: Rules) -> Result<Expansion, String> {
+    expand_within(text, scope, rules, 0)
+}
+
+/// How deep defaults may hold forms of their own: far beyond any use, and far from the
+/// stack's end.
+const MAX_DEPTH: usize = 16;
+
+fn expand_within(
+    text: &str,
+    scope: &Scope,
+    rules: Rules,
+    depth: usize,
+) -> Result<Expansion, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("forms nested more than {MAX_DEPTH} deep"));
+    }
     let mut expansion = Expansion::default();
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -125,7 +141,7 @@ pub fn expand(text: &str, scope: &Scope, rules: Rules) -> Result<Expansion, Stri
             }
             (Rules::FileVariablesOnly, None) => expansion.text.push_str(whole),
             (_, Some(form)) => {
-                let value = form.value(scope, rules)?;
+                let value = form.value(scope, rules, depth)?;
                 expansion.used.push(form.name.to_owned());
                 expansion.used.extend(value.used);
                 expansion.text.push_str(&value.text);
@@ -196,7 +212,7 @@ impl<'t> Form<'t> {
         Some(Form { name, kind })
     }
 
-    fn value(&self, scope: &Scope, rules: Rules) -> Result<Expansion, String> {
+    fn value(&self, scope: &Scope, rules: Rules, depth: usize) -> Result<Expansion, String> {
         let set = scope.get(self.name);
         let name = self.name;
         let text = |value: &str| {
@@ -211,7 +227,7 @@ impl<'t> Form<'t> {
             (FormKind::DefaultIfEmpty(_), Some(value)) if !value.is_empty() => text(value),
             (FormKind::DefaultIfUnset(_), Some(value)) => text(value),
             (FormKind::DefaultIfEmpty(default) | FormKind::DefaultIfUnset(default), _) => {
-                expand(default, scope, rules)
+                expand_within(default, scope, rules, depth + 1)
             }
             (FormKind::Required(_), Some(value)) if !value.is_empty() => text(value),
             (FormKind::Required(message), value) => Err(format!(
@@ -547,6 +563,8 @@ mod tests {
             "${EMPTY} is empty: needed"
         );
         assert!(every("${HOME").unwrap_err().contains("has no closing }"));
+        let deep = format!("{}{}", "${A:-".repeat(100_000), "}".repeat(100_000));
+        assert_eq!(every(&deep).unwrap_err(), "forms nested more than 16 deep");
         assert!(
             every("${HOME:+x}")
                 .unwrap_err()
