@@ -29,14 +29,19 @@ fn each_layer_of_the_environment_overrides_the_one_below() {
     write(dir.path(), "own.env", "L3=own-env-file\nL4=own-env-file\n");
     // pymanager's environment file, sourced by a shell: its exports are over everything
     // but the ports.
-    write(dir.path(), "sourced.sh", "export L5=sourced PORT=sourced\n");
+    // What it prints is not part of the environment.
+    write(
+        dir.path(),
+        "sourced.sh",
+        "echo noise\nexport L5=sourced PORT=sourced\n",
+    );
     write(
         dir.path(),
         "rmanager.json",
         r#"{"env_file": "top.env", "environment": {"L2": "top-environment", "L3": "top-environment"},
             "ports": {"PORT": 0},
             "processes": {"p": {
-                "executable": "echo R=$R L1=$L1 L2=$L2 L3=$L3 L4=$L4 L5=$L5 PORT=$PORT",
+                "executable": "echo R=$R L1=$L1 L2=$L2 L3=$L3 L4=$L4 L5=$L5 PORT=$PORT; env | grep noise || echo clean",
                 "options": {"shell": true, "environment_file": "sourced.sh"},
                 "env_file": ["own.env"],
                 "environment": {"L4": "own-environment", "L5": "own-environment", "L1": "${L1}+"},
@@ -50,6 +55,7 @@ fn each_layer_of_the_environment_overrides_the_one_below() {
         .unwrap();
     assert_eq!(run.code, 0, "{}", run.stderr);
     let seen = printed(&run.stdout, "p");
+    assert!(!run.stdout.contains("noise"), "{}", run.stdout);
     let port: u16 = seen["PORT"]
         .parse()
         .expect("the port, not the sourced value");

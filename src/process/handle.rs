@@ -81,7 +81,9 @@ impl ProcessHandle {
     ) -> Result<ProcessHandle, SpawnError> {
         let environment = match &spec.environment_file {
             Some(file) => {
-                Some(source_environment(file, &spec.environment, watchdog.clone()).await?)
+                // The file may read the ports, as the process will.
+                let environment = [&spec.environment[..], &spec.ports].concat();
+                Some(source_environment(file, &environment, watchdog.clone()).await?)
             }
             None => None,
         };
@@ -236,7 +238,13 @@ async fn source_environment(
     };
     let mut command = Command::new(&file.shell);
     command
-        .args(["-c", ". \"$1\" && env -0", "rmanager-environment"])
+        // What the file itself prints goes to stderr: stdout carries the variables, after
+        // a marker that says the file was sourced to its end.
+        .args([
+            "-c",
+            ". \"$1\" >&2 && printf 'rmanager-environment\\0' && env -0",
+            "rmanager-environment",
+        ])
         .arg(&path)
         .envs(environment.iter().cloned());
     let run = super::group::run_to_end(command, watchdog);
@@ -256,8 +264,17 @@ async fn source_environment(
         let stderr = String::from_utf8_lossy(&finished.stderr);
         return Err(failed(format!("sourcing failed: {}", stderr.trim())));
     }
-    Ok(finished
+    let marker = b"rmanager-environment\0";
+    let Some(start) = finished
         .stdout
+        .windows(marker.len())
+        .position(|w| w == marker)
+    else {
+        return Err(failed(
+            "it ended the shell (exit?) before its variables could be read".to_owned(),
+        ));
+    };
+    Ok(finished.stdout[start + marker.len()..]
         .split(|&b| b == 0)
         .filter_map(|entry| {
             let entry = String::from_utf8_lossy(entry);
