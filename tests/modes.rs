@@ -6,20 +6,7 @@ mod support;
 use std::net::TcpStream;
 use std::path::Path;
 
-use support::{Manager, PATIENCE, alive, free_port, run_in, service, wait_until, write};
-
-/// A daemon this test started; stopped (SIGKILL, so the watchdog cleans up) if the test
-/// fails before it has.
-struct Daemon(i32);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if alive(self.0) {
-            // SAFETY: kill(2) on the daemon this test started.
-            unsafe { libc::kill(self.0, libc::SIGKILL) };
-        }
-    }
-}
+use support::{Daemon, Manager, PATIENCE, alive, free_port, run_in, service, wait_until, write};
 
 /// A config with one test-service behind an http check (listening after `delay` ms).
 fn web_config(dir: &Path, port: u16, delay: u32, extra: &str) {
@@ -64,7 +51,7 @@ fn daemon_returns_once_ready_writes_its_pidfile_and_stops_on_sigterm() {
         .unwrap_or_else(|| panic!("{}", run.stdout))
         .parse()
         .unwrap();
-    let daemon = Daemon(pid);
+    let daemon = support::Daemon(pid);
     let pidfile = dir.path().join("daemon.pid");
     assert_eq!(
         std::fs::read_to_string(&pidfile).unwrap(),
@@ -140,7 +127,7 @@ fn daemon_stops_on_delete() {
         .and_then(|rest| rest.strip_suffix(")"))
         .and_then(|rest| rest.split_once(", "))
         .unwrap_or_else(|| panic!("{}", run.stdout));
-    let daemon = Daemon(pid.parse().unwrap());
+    let daemon = support::Daemon(pid.parse().unwrap());
     assert_eq!(exports, format!("RMANAGER_URL={url}\n"));
     let response = async_std::task::block_on(surf::delete(url)).unwrap();
     assert_eq!(response.status(), 200);
@@ -362,7 +349,7 @@ fn daemon_on(dir: &Path, pidfile: &str) -> Daemon {
         .strip_prefix("rmanager running (pid ")
         .and_then(|rest| rest.strip_suffix(")\n"))
         .unwrap_or_else(|| panic!("{}", run.stdout));
-    Daemon(pid.parse().unwrap())
+    support::Daemon(pid.parse().unwrap())
 }
 
 fn stop(daemon: &Daemon) {

@@ -360,7 +360,7 @@ fn the_ports_reach_the_tests_in_every_mode() {
         .parse()
         .unwrap();
     // Stopped however the test ends, from here on.
-    let daemon = Daemon(pid);
+    let daemon = support::Daemon(pid);
     let exports: Vec<&str> = lines.collect();
     let port: u16 = exports[0]
         .strip_prefix("WEB_PORT=")
@@ -383,17 +383,6 @@ fn the_ports_reach_the_tests_in_every_mode() {
     // The service the tests were told of listens there.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     drop(daemon);
-}
-
-/// A daemon to stop, however the test ends.
-struct Daemon(i32);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: a signal to the daemon this test started.
-        unsafe { libc::kill(self.0, libc::SIGTERM) };
-        support::wait_until("the daemon to exit", PATIENCE, || !support::alive(self.0));
-    }
 }
 
 fn authorized_get(port: u16, path: &str, token: &str) -> (u16, String) {

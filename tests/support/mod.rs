@@ -436,3 +436,16 @@ pub fn processes_with_argument(text: &str) -> Vec<(i32, String)> {
         })
         .collect()
 }
+
+/// A daemon this test started, stopped gracefully however the test ends.
+pub struct Daemon(pub i32);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            // SAFETY: a signal to the daemon this test started.
+            unsafe { libc::kill(self.0, libc::SIGTERM) };
+            wait_until("the daemon to exit", PATIENCE, || !alive(self.0));
+        }
+    }
+}
