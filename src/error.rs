@@ -90,6 +90,9 @@ pub enum Error {
     },
     /// A shutdown was asked for before every process was ready.
     Interrupted,
+    /// A bug: a task of rmanager's panicked where nothing can carry on; everything was
+    /// killed.
+    Internal(String),
     /// rmanager itself could not set up (signal handlers, ...).
     Manager {
         what: &'static str,
@@ -121,6 +124,7 @@ impl Error {
             | Error::PidFile { .. }
             | Error::ControlApi { .. }
             | Error::Interrupted
+            | Error::Internal(_)
             | Error::Manager { .. } => exit_code::SETUP_FAILED,
         }
     }
@@ -210,6 +214,9 @@ impl fmt::Display for Error {
                 )
             }
             Error::Interrupted => f.write_str("rmanager: shut down before every process was ready"),
+            Error::Internal(what) => {
+                write!(f, "rmanager: internal error: {what}; killed everything")
+            }
             Error::Manager { what, source } => write!(f, "rmanager: {what}: {source}"),
         }
     }

@@ -1,7 +1,7 @@
 //! A value set once that any number of tasks can await: a process's end, the outcome of a
 //! launch, the start of a shutdown.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::runtime::channel::{self, Receiver, Sender};
 
@@ -43,6 +43,31 @@ impl<T: Clone> Latch<T> {
             .get()
             .cloned()
             .expect("set before the channel closes")
+    }
+}
+
+/// Sets its latch to a fallback value when dropped before the latch was set: held by the
+/// task that should set the latch, so that the task cannot end, even by a panic, and leave
+/// its waiters waiting.
+pub struct Fallback<T: Clone> {
+    latch: Arc<Latch<T>>,
+    value: Option<T>,
+}
+
+impl<T: Clone> Fallback<T> {
+    pub fn new(latch: Arc<Latch<T>>, value: T) -> Self {
+        Fallback {
+            latch,
+            value: Some(value),
+        }
+    }
+}
+
+impl<T: Clone> Drop for Fallback<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.value.take() {
+            self.latch.set(value);
+        }
     }
 }
 

@@ -34,6 +34,7 @@ mod daemon;
 mod environment;
 pub mod error;
 mod events;
+mod fault;
 mod fixture;
 mod http;
 mod latch;

@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_std::task::block_on;
 use serde_json::{Value, json};
 use support::{
-    Manager, PATIENCE, StartManager, alive, checked_service, free_port, wait_until, write,
+    Manager, PATIENCE, StartManager, alive, checked_service, free_port, rmanager_command,
+    wait_until, write,
 };
 
 /// A running rmanager with its control API on an ephemeral port.
@@ -203,6 +204,42 @@ fn a_restart_whose_verifier_fails_answers_500_and_the_environment_stays_up() {
     assert_eq!(api.post("/restart/check"), (500, failed));
     assert_eq!(api.status(), "running");
     assert_eq!(api.pid(2), other);
+}
+
+/// A job that panics (a bug, injected here) answers its restart with 500 and the reason;
+/// its process is killed with it, and the rest of the environment runs on.
+#[test]
+fn a_restart_whose_job_panics_answers_500_and_kills_only_that_process() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rmanager.json",
+        r#"{"http": {"enabled": true, "port": 0}, "processes": {
+            "web": {"executable": "sleep", "arguments": ["600"]},
+            "other": {"executable": "sleep", "arguments": ["600"]}}}"#,
+    );
+    let manager = rmanager_command(dir.path())
+        .env("RMANAGER_FAULT", "restart:web")
+        .start();
+    let api = Api::attach(manager);
+    wait_until("running", PATIENCE, || api.status() == "running");
+    let (web, other) = (api.pid(1), api.pid(2));
+    let failed = |reason: &str| {
+        let mut failed = error(&format!("web: internal error: {reason}"));
+        failed["output"] = json!([]);
+        (500, failed)
+    };
+    assert_eq!(
+        api.post("/restart/web"),
+        failed("fault injected at restart:web")
+    );
+    wait_until("web killed", PATIENCE, || !alive(web as i32));
+    assert_eq!(api.status(), "running");
+    assert_eq!(api.pid(2), other);
+    assert_eq!(
+        api.post("/restart/web"),
+        failed("its job ended in an earlier panic")
+    );
 }
 
 /// While a restart waits for a process that ignores SIGTERM, the API answers everything

@@ -105,13 +105,30 @@ pub fn start(
         let file = Async::new(file)?;
         let (pipeline, open) = (pipeline.clone(), open.clone());
         crate::runtime::spawn(async move {
+            // Counted when dropped, so that a reader that panics (a bug, said by
+            // `runtime::spawn`) still lets the waiters for the last lines go.
+            let _reading = Reading {
+                open,
+                drained: pipeline.capture.drained.clone(),
+            };
             pipeline.read(file, stream).await;
-            if open.fetch_sub(1, Ordering::SeqCst) == 1 {
-                pipeline.capture.drained.set(());
-            }
         });
     }
     Ok(capture)
+}
+
+/// One stream being read; the last to end marks the output drained.
+struct Reading {
+    open: Arc<AtomicUsize>,
+    drained: Arc<Latch<()>>,
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        if self.open.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.drained.set(());
+        }
+    }
 }
 
 enum Read {

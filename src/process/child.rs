@@ -12,7 +12,7 @@ use async_io::Async;
 use super::linux::{self, Signal};
 use super::spawn::{Pipes, Spawned};
 use super::{Command, Watchdog, launcher};
-use crate::latch::Latch;
+use crate::latch::{Fallback, Latch};
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,7 @@ impl Child {
         let end = Arc::new(Latch::new());
         let (watch, set) = (pidfd.clone(), end.clone());
         crate::runtime::spawn(async move {
+            let _fallback = Fallback::new(set.clone(), ProcessEnd::Exited(-1));
             let ended = async {
                 watch.readable().await?;
                 linux::peek_end(watch.get_ref())

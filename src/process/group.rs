@@ -23,7 +23,7 @@ use super::child::{Child, ProcessEnd};
 use super::linux::{self, Signal};
 use super::spawn::Pipes;
 use super::{Command, Stdio, Watchdog};
-use crate::latch::Latch;
+use crate::latch::{Fallback, Latch};
 
 /// How a group was stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +204,8 @@ async fn watch(
     nudged: crate::runtime::channel::Receiver<()>,
     watchdog: Option<Arc<Watchdog>>,
 ) {
+    // A panic here (a bug) is said by `runtime::spawn`; the group's owner goes on.
+    let _fallback = Fallback::new(empty.clone(), ProcessEnd::Exited(-1));
     let end = leader.ended().await;
     let pgid = leader.pid();
     let mut settle = SETTLE.iter();

@@ -6,10 +6,11 @@
 //! reports; it never touches a process itself.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use crate::runtime::channel::{self, Receiver, Sender};
-use futures_lite::future;
+use crate::runtime::channel::{self, Receiver, Sender, TrySendError};
+use futures_lite::{FutureExt, future};
 
 use super::context::Context;
 use super::job::{self, Command, REPORT_LINES, Report, RestartError, UpError};
@@ -17,7 +18,7 @@ use super::{ManagerStatus, ProcessState, RunState};
 use crate::error::{EndedEarly, Error, Failure};
 use crate::events::{self, Event};
 use crate::latch::Latch;
-use crate::runtime::JoinHandle;
+use crate::runtime::{JoinHandle, panic_text};
 
 /// What the library handle asks of the coordinator.
 pub(super) enum Request {
@@ -44,6 +45,8 @@ pub(super) enum Launch {
     },
     /// A shutdown was asked for before every process was ready.
     Interrupted,
+    /// The coordinator panicked (a bug); everything was killed.
+    Broken(String),
 }
 
 impl Launch {
@@ -64,6 +67,7 @@ impl Launch {
                 also_failed: also_failed.into(),
             }),
             Launch::Interrupted => Err(Error::Interrupted),
+            Launch::Broken(what) => Err(Error::Internal(what)),
         }
     }
 }
@@ -90,10 +94,12 @@ enum Wake {
     Report(Report),
 }
 
-/// Runs a whole environment: launch, wait, shut down.
+/// Runs a whole environment: launch, wait, shut down. A panic (a bug) kills everything
+/// and ends the launch and the environment as an internal error, so that nothing waits
+/// for them forever.
 pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: Arc<Outcome>) {
     let (reporter, reports) = channel::unbounded();
-    let (jobs, handles): (Vec<_>, Vec<_>) = (0..cx.spec.processes.len())
+    let (jobs, mut handles): (Vec<_>, Vec<_>) = (0..cx.spec.processes.len())
         .map(|index| job::spawn(index, cx.clone(), reporter.clone()))
         .unzip();
     let mut coordinator = Coordinator {
@@ -103,45 +109,70 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
         jobs,
         up: HashSet::new(),
     };
-    let launch = coordinator.launch().await;
-    match &launch {
-        Launch::Ready => events::emit(Event::EnvironmentReady {
-            processes: coordinator.cx.spec.processes.len(),
-        }),
-        Launch::Failed {
-            process, failure, ..
-        } => events::emit(Event::EnvironmentFailed {
-            process,
-            reason: &failure.to_string(),
-        }),
-        Launch::Interrupted => {}
+    let lived = AssertUnwindSafe(coordinator.lifecycle(&mut handles, &outcome))
+        .catch_unwind()
+        .await;
+    if let Err(panic) = lived {
+        let what = format!("the coordinator: {}", panic_text(&*panic));
+        crate::say!("internal error in {what}; killing everything");
+        coordinator.force();
+        let _ = AssertUnwindSafe(coordinator.end(handles))
+            .catch_unwind()
+            .await;
+        outcome.launched.set(Launch::Broken(what.clone()));
+        outcome.finished.set(Launch::Broken(what));
     }
-    if launch == Launch::Ready {
-        // What failed by itself during the launch, now that no failure report tells it.
-        let cx = &coordinator.cx;
-        let failed = cx.snapshot.now_running();
-        log::info!("every process is ready");
-        for (index, code) in failed {
-            let lines = cx.last_lines(index, job::EXIT_LINES);
-            let told = job::failure_told(&cx.spec, &cx.spec.processes[index], code, &lines);
-            crate::report::also(&told);
-        }
-    }
-    outcome.launched.set(launch.clone());
-    if launch == Launch::Ready {
-        coordinator.wait().await;
-    }
-    coordinator.shutdown(handles).await;
-    // Whatever is left after everything had its grace: only a cgroup knows of it.
-    coordinator.cx.watchdog.sweep().await;
-    coordinator.cx.watchdog.dismiss();
-    // Every process's last lines reach the terminal before the environment is done.
-    crate::output::printer::flush().await;
-    events::emit(Event::ShutdownFinished);
-    outcome.finished.set(launch);
 }
 
+/// How a crashed job's process ended: its group was killed as the job unwound.
+const SIGKILL: i32 = 9;
+
 impl Coordinator {
+    async fn lifecycle(&mut self, jobs: &mut Vec<JoinHandle<()>>, outcome: &Outcome) {
+        let launch = self.launch().await;
+        match &launch {
+            Launch::Ready => events::emit(Event::EnvironmentReady {
+                processes: self.cx.spec.processes.len(),
+            }),
+            Launch::Failed {
+                process, failure, ..
+            } => events::emit(Event::EnvironmentFailed {
+                process,
+                reason: &failure.to_string(),
+            }),
+            Launch::Interrupted | Launch::Broken(_) => {}
+        }
+        if launch == Launch::Ready {
+            // What failed by itself during the launch, now that no failure report tells it.
+            let cx = &self.cx;
+            let failed = cx.snapshot.now_running();
+            log::info!("every process is ready");
+            for (index, code) in failed {
+                let lines = cx.last_lines(index, job::EXIT_LINES);
+                let told = job::failure_told(&cx.spec, &cx.spec.processes[index], code, &lines);
+                crate::report::also(&told);
+            }
+        }
+        outcome.launched.set(launch.clone());
+        if launch == Launch::Ready {
+            self.wait().await;
+        }
+        crate::fault::point("shutdown", "");
+        self.end(std::mem::take(jobs)).await;
+        events::emit(Event::ShutdownFinished);
+        outcome.finished.set(launch);
+    }
+
+    /// Shuts down, then makes sure that nothing is left.
+    async fn end(&mut self, jobs: Vec<JoinHandle<()>>) {
+        self.shutdown(jobs).await;
+        // Whatever is left after everything had its grace: only a cgroup knows of it.
+        self.cx.watchdog.sweep().await;
+        self.cx.watchdog.dismiss();
+        // Every process's last lines reach the terminal before the environment is done.
+        crate::output::printer::flush().await;
+    }
+
     /// The processes that have ended by themselves with a failure: (index, code).
     fn failed_by_themselves(&self) -> Vec<(usize, i32)> {
         (0..self.cx.spec.processes.len())
@@ -233,6 +264,15 @@ impl Coordinator {
                     }
                     Err(UpError::ShuttingDown) => return Launch::Interrupted,
                 },
+                Wake::Report(Report::Crashed { index, panic }) => {
+                    return Launch::Failed {
+                        process: processes[index].name.clone(),
+                        failure: Failure::Internal(panic),
+                        not_started: Vec::new(),
+                        output: self.cx.last_lines(index, REPORT_LINES),
+                        also_failed: self.ended_early(index),
+                    };
+                }
                 Wake::Report(report) => self.track(report),
                 Wake::Request(Request::Restart { reply, .. }) => {
                     let _ = reply.try_send(Err(RestartError::Launching));
@@ -260,6 +300,12 @@ impl Coordinator {
             Report::Down(index) => {
                 self.up.remove(&index);
             }
+            Report::Crashed { index, panic } => {
+                self.up.remove(&index);
+                self.cx.snapshot.ended(index, -SIGKILL);
+                let name = &self.cx.spec.processes[index].name;
+                crate::say!("internal error in {name}'s job: {panic}; {name} was killed");
+            }
             Report::Started { .. } => {}
         }
     }
@@ -272,7 +318,15 @@ impl Coordinator {
                 Wake::Request(Request::Restart { index, reply }) => {
                     // The job answers. It stops the old incarnation without reporting it
                     // down, so the environment never looks ended midway through.
-                    let _ = self.jobs[index].try_send(Command::Restart(reply));
+                    if let Err(TrySendError::Closed(Command::Restart(reply))) =
+                        self.jobs[index].try_send(Command::Restart(reply))
+                    {
+                        let _ = reply.try_send(Err(RestartError::Failed {
+                            process: self.cx.spec.processes[index].name.clone(),
+                            failure: Failure::Internal("its job ended in an earlier panic".into()),
+                            output: Vec::new(),
+                        }));
+                    }
                 }
                 Wake::Request(Request::Shutdown) => return,
                 Wake::Request(Request::ForceShutdown) => {

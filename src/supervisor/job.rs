@@ -45,6 +45,8 @@ pub(super) enum Report {
     Up(usize),
     /// The process is no longer running: it ended, or a restart could not start it again.
     Down(usize),
+    /// The job panicked (a bug); its process was killed with it.
+    Crashed { index: usize, panic: String },
 }
 
 /// Why a process did not come up.
@@ -94,6 +96,7 @@ pub(super) fn spawn(
     reports: Sender<Report>,
 ) -> (Sender<Command>, JoinHandle<()>) {
     let (commands, inbox) = channel::unbounded();
+    let crashed = reports.clone();
     let job = Job {
         index,
         cx,
@@ -102,10 +105,11 @@ pub(super) fn spawn(
         was_ready: false,
     };
     let handle = runtime::spawn_joinable(async move {
-        let name = job.cx.spec.processes[index].name.clone();
+        // Its process group is dropped with it, which kills the group; the coordinator
+        // tells the rest.
         if let Err(panic) = AssertUnwindSafe(job.run(inbox)).catch_unwind().await {
-            // Its process group was dropped with it, which kills the group.
-            crate::say!("internal error in {name}'s job: {}", panic_text(&panic));
+            let panic = panic_text(&*panic);
+            let _ = crashed.try_send(Report::Crashed { index, panic });
         }
     });
     (commands, handle)
@@ -141,6 +145,7 @@ impl Job {
             match wake {
                 Wake::Ended(end) => self.ended(end).await,
                 Wake::Command(Some(Command::Start)) => {
+                    crate::fault::point("start", self.name());
                     let outcome = self.bring_up().await;
                     self.report(Report::Started {
                         index: self.index,
@@ -148,7 +153,20 @@ impl Job {
                     });
                 }
                 Wake::Command(Some(Command::Restart(reply))) => {
-                    let _ = reply.try_send(self.restart().await);
+                    // A panic answers the caller before it ends the job.
+                    match AssertUnwindSafe(self.restart()).catch_unwind().await {
+                        Ok(result) => {
+                            let _ = reply.try_send(result);
+                        }
+                        Err(panic) => {
+                            let _ = reply.try_send(Err(RestartError::Failed {
+                                process: self.name().to_owned(),
+                                failure: Failure::Internal(panic_text(&*panic)),
+                                output: Vec::new(),
+                            }));
+                            std::panic::resume_unwind(panic);
+                        }
+                    }
                 }
                 Wake::Command(Some(Command::Stop) | None) => {
                     self.stop().await;
@@ -303,6 +321,7 @@ impl Job {
     }
 
     async fn restart(&mut self) -> Result<ProcessState, RestartError> {
+        crate::fault::point("restart", self.name());
         if self.cx.stopping.get().is_some() {
             return Err(RestartError::ShuttingDown);
         }
