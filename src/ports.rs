@@ -267,8 +267,14 @@ fn hold(port: u16) -> io::Result<(OwnedFd, u16)> {
 
 /// What listens on TCP `port`, as `name (pid N)`, when /proc tells.
 fn listener_of(port: u16) -> Option<String> {
+    holder_of(&listening_sockets(port))
+}
+
+/// The inodes of the sockets that listen on TCP `port` (any address, IPv4 or IPv6), from
+/// /proc/net.
+pub(crate) fn listening_sockets(port: u16) -> Vec<u64> {
     const LISTEN: &str = "0A";
-    let inode = ["/proc/net/tcp", "/proc/net/tcp6"]
+    ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
         .flat_map(|table| {
@@ -280,12 +286,16 @@ fn listener_of(port: u16) -> Option<String> {
                     let local_port = fields.get(1)?.rsplit(':').next()?;
                     let listening = *fields.get(3)? == LISTEN;
                     let matches = u16::from_str_radix(local_port, 16).ok()? == port;
-                    (listening && matches).then(|| fields.get(9).map(|s| s.to_string()))?
+                    (listening && matches).then(|| fields.get(9)?.parse().ok())?
                 })
                 .collect::<Vec<_>>()
         })
-        .next()?;
-    let socket = format!("socket:[{inode}]");
+        .collect()
+}
+
+/// The process that holds one of `sockets`, as `name (pid N)`.
+pub(crate) fn holder_of(sockets: &[u64]) -> Option<String> {
+    let names: Vec<String> = sockets.iter().map(|i| format!("socket:[{i}]")).collect();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -298,7 +308,8 @@ fn listener_of(port: u16) -> Option<String> {
             continue;
         };
         for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == &*socket) {
+            let target = std::fs::read_link(fd.path());
+            if target.is_ok_and(|target| names.iter().any(|n| target.as_os_str() == n.as_str())) {
                 let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
                 return Some(format!("{} (pid {pid})", name.trim_end()));
             }

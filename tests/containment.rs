@@ -343,24 +343,66 @@ fn sighup_shuts_down_gracefully_and_user_signals_are_ignored() {
     assert_eq!(read(dir.path(), "web.log"), "start\nstop\n");
 }
 
+/// This test process, as rmanager names a socket's holder.
+fn this_process() -> String {
+    let name = std::fs::read_to_string("/proc/self/comm").unwrap();
+    format!("{} (pid {})", name.trim_end(), std::process::id())
+}
+
 #[test]
-fn a_port_that_already_answers_is_warned_about_before_launch() {
+fn a_port_that_already_answers_is_warned_about_and_its_answers_do_not_pass() {
     let dir = tempfile::tempdir().unwrap();
     let stale = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = stale.local_addr().unwrap().port();
     config(
         dir.path(),
-        serde_json::json!({"processes": {"web": {"executable": "true",
-            "verifier": {"type": "tcp", "arguments": {"port": port}}}}}),
+        serde_json::json!({"processes": {"web": {"executable": "sleep", "arguments": ["600"],
+            "verifier": {"type": "tcp", "arguments": {"port": port, "timeout": 0.5}}}}}),
     );
     let run = Manager::start(dir.path(), &[]).finish();
+    let holder = this_process();
     assert!(
         run.stdout.contains(&format!(
-            "rmanager: warning: something already listens on 127.0.0.1:{port}, which web's check tries"
+            "rmanager: warning: {holder} already listens on 127.0.0.1:{port}, which web's check tries; its answers will not count as web's"
         )),
         "{}",
         run.stdout
     );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "rmanager: setup failed: web: tcp 127.0.0.1:{port}: answered by {holder}, which listened there before web started ("
+        )),
+        "{}",
+        run.stderr
+    );
+    drop(stale);
+}
+
+#[test]
+fn a_check_passes_once_its_process_listens_where_a_stale_listener_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stale.local_addr().unwrap().port();
+    // The service binds once the stale listener has gone, which the test lets go of once
+    // rmanager has warned (so, has looked at the port before the start).
+    let line = format!(
+        "while [ ! -e released ]; do sleep 0.01; done; exec {} --listen 127.0.0.1:{port}",
+        service()
+    );
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": line, "options": {"shell": true},
+            "verifier": {"type": "http", "arguments": {"url": format!("http://127.0.0.1:{port}/")}}}}}),
+    );
+    let mut manager = Manager::start(dir.path(), &[]);
+    manager.line_starting("rmanager: warning: ");
+    drop(stale);
+    std::fs::write(dir.path().join("released"), "").unwrap();
+    manager.line_starting("rmanager: ready: ");
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
 #[test]

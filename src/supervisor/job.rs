@@ -242,12 +242,17 @@ impl Job {
         let cx = self.cx.clone();
         let spec = &cx.spec.processes[self.index];
         let up = async {
+            let mut occupied = None;
             if let Some(verifier) = &spec.verifier {
-                if let Some(target) = verify::already_answering(verifier).await {
+                occupied = verify::already_answering(verifier).await;
+                if let Some(occupied) = &occupied {
                     crate::say!(
-                        "warning: something already listens on {target}, which {}'s check \
-                         tries: the check may pass against it instead",
-                        spec.name
+                        "warning: {} already listens on {}, which {}'s check tries; \
+                         its answers will not count as {}'s",
+                        occupied.holder(),
+                        occupied.target,
+                        spec.name,
+                        spec.name,
                     );
                 }
             }
@@ -281,6 +286,7 @@ impl Job {
             let reporter = Reporter {
                 messages: cx.spec.messages,
                 process: spec.name.clone(),
+                occupied,
             };
             match verifier.verify(&handle, &reporter).await {
                 Readiness::Ready => Ok(()),

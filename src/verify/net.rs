@@ -82,9 +82,38 @@ pub async fn loopback_addresses(host: &str, port: u16) -> Option<Vec<SocketAddr>
     }
 }
 
-/// The loopback `host:port` a tcp or http check tries, when something accepts
-/// connections there already (before its process has started).
-pub async fn already_answering(spec: &VerifierSpec) -> Option<String> {
+/// What already listened on the loopback port a tcp or http check tries, before its
+/// process started.
+#[derive(Debug)]
+pub struct Occupied {
+    /// `host:port`, for messages.
+    pub target: String,
+    port: u16,
+    /// The listening sockets then (their inodes).
+    sockets: Vec<u64>,
+    /// Who held them, as `name (pid N)`.
+    holder: String,
+}
+
+impl Occupied {
+    /// Who listened, as `name (pid N)`.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// When every socket that listens on the port now listened before the process
+    /// started, what answered the check was not the process: who did.
+    pub fn stale_answer(&self) -> Option<&str> {
+        let now = crate::ports::listening_sockets(self.port);
+        now.iter()
+            .all(|socket| self.sockets.contains(socket))
+            .then_some(self.holder.as_str())
+    }
+}
+
+/// What accepts connections on the loopback `host:port` a tcp or http check tries, before
+/// its process has started.
+pub async fn already_answering(spec: &VerifierSpec) -> Option<Occupied> {
     let (host, port) = match spec {
         VerifierSpec::Tcp { host, port, .. } => (host.clone(), *port),
         VerifierSpec::HttpOk { url, .. } => {
@@ -97,13 +126,22 @@ pub async fn already_answering(spec: &VerifierSpec) -> Option<String> {
         _ => return None,
     };
     let addresses = loopback_addresses(&host, port).await?;
-    addresses
+    if !addresses
         .iter()
         .any(|address| matches!(probe(address), Probe::Open))
-        .then(|| match host.contains(':') {
+    {
+        return None;
+    }
+    let sockets = crate::ports::listening_sockets(port);
+    Some(Occupied {
+        target: match host.contains(':') {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
-        })
+        },
+        port,
+        holder: crate::ports::holder_of(&sockets).unwrap_or_else(|| "another process".into()),
+        sockets,
+    })
 }
 
 /// What a non-blocking connect says at once.

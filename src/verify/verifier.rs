@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future;
 
+use super::net::Occupied;
 use super::prober;
 use super::{CommandCheck, ExitedVerifier, FileCheck, HttpOkVerifier, LogCheck, TcpCheck};
 use crate::events::{self, Event};
@@ -153,7 +154,13 @@ where
             // Something answered, but not this process if it has gone: another one holds
             // the port (and this one likely failed to bind it).
             Some(Ok(())) => match process.gone() {
-                None => return Readiness::Ready,
+                None => match report.occupied.as_ref().and_then(Occupied::stale_answer) {
+                    None => return Readiness::Ready,
+                    Some(holder) => format!(
+                        "{target}: answered by {holder}, which listened there before {} started",
+                        report.process
+                    ),
+                },
                 Some(end) => {
                     let why = format!(
                         "{end} before it became ready; what answered at {target} is another process"
@@ -190,6 +197,9 @@ where
 pub struct Reporter {
     pub messages: Messages,
     pub process: String,
+    /// What listened on the check's port before the process started: an answer from it
+    /// alone does not pass (the process may have failed to bind, or not bound yet).
+    pub occupied: Option<Occupied>,
 }
 
 impl Reporter {
