@@ -44,9 +44,11 @@ mod process;
 mod progress;
 mod report;
 mod runtime;
+mod seconds;
 pub mod spec;
 pub mod supervisor;
 mod verify;
+mod words;
 
 pub use error::Error;
 pub use process::SpawnError;

@@ -13,11 +13,11 @@ use serde_json::Value;
 
 use crate::config;
 use crate::config::model::{
-    HttpMethod, MessageKind, ProcessConfig, Seconds, ShellSetting, Startup, StatusCodes,
-    VerifierArguments,
+    HttpMethod, MessageKind, ProcessConfig, ShellSetting, Startup, StatusCodes, VerifierArguments,
 };
 use crate::error::{Diagnostic, Error};
 pub use crate::ports::{Allocation, Ports};
+pub use crate::process::{CommandLine, EnvironmentFile, Output};
 
 /// A whole test environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,7 +104,7 @@ pub struct ProcessSpec {
     pub id: usize,
     /// The key in `processes`.
     pub name: String,
-    pub command: Command,
+    pub command: CommandLine,
     /// The command line as pymanager shows it: executable and arguments joined by spaces.
     pub display: String,
     pub working_directory: Option<PathBuf>,
@@ -127,54 +127,24 @@ pub struct ProcessSpec {
     pub depends_on: Vec<usize>,
 }
 
-/// What to execute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Run `program` with `args`, no shell involved.
-    Direct { program: String, args: Vec<String> },
-    /// Run `shell -c line`.
-    Shell { shell: String, line: String },
-}
-
-impl Command {
-    /// The program that runs: the named one, or the shell.
-    pub fn program(&self) -> &str {
-        match self {
-            Command::Direct { program, .. } => program,
-            Command::Shell { shell, .. } => shell,
+impl ProcessSpec {
+    /// How to start it.
+    pub(crate) fn launch(&self) -> crate::process::Launch<'_> {
+        crate::process::Launch {
+            command: &self.command,
+            working_directory: self.working_directory.as_deref(),
+            environment_file: self.environment_file.as_ref(),
+            environment: &self.environment,
+            ports: &self.ports,
+            output: &self.output,
+            log_lines: self.log_lines,
+            tty: self.tty,
+            pattern: match &self.verifier {
+                Some(VerifierSpec::Log { pattern, .. }) => Some(pattern),
+                _ => None,
+            },
         }
     }
-
-    /// The command line as a user would type it.
-    pub fn line(&self) -> String {
-        match self {
-            Command::Direct { program, args } => std::iter::once(program)
-                .chain(args)
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" "),
-            Command::Shell { line, .. } => line.clone(),
-        }
-    }
-}
-
-/// A script whose exported variables are added to a process's environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvironmentFile {
-    pub path: PathBuf,
-    /// The shell that sources it.
-    pub shell: String,
-}
-
-/// Where a process's stdout and stderr go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// To rmanager's stdout, as pymanager does.
-    Inherit,
-    /// Nowhere.
-    Suppress,
-    /// Into this file, created or truncated.
-    File(PathBuf),
 }
 
 /// A readiness check with every argument resolved.
@@ -200,7 +170,7 @@ pub enum VerifierSpec {
         interval: Duration,
     },
     Command {
-        command: Command,
+        command: CommandLine,
         /// The process's environment and the ports.
         environment: Vec<(String, String)>,
         timeout: Duration,
@@ -341,7 +311,7 @@ impl ManagerSpec {
                 .keep_alive
                 .or(config.keep_alive_underscore)
                 .unwrap_or(false),
-            graceful_time: duration(config.graceful_time),
+            graceful_time: config.graceful_time.duration(),
             output: OutputStyle {
                 prefix: config.output.prefix,
                 color: false,
@@ -383,11 +353,11 @@ impl ProcessSpec {
                 shell: shell.clone().unwrap_or_else(|| default_shell.to_owned()),
             });
         let command = match shell {
-            Some(shell) => Command::Shell {
+            Some(shell) => CommandLine::Shell {
                 shell,
                 line: display.clone(),
             },
-            None => Command::Direct {
+            None => CommandLine::Direct {
                 program: process.executable.clone(),
                 args: process.arguments.clone(),
             },
@@ -400,8 +370,8 @@ impl ProcessSpec {
         let verifier = process.verifier.as_ref().map(|v| match &v.arguments {
             VerifierArguments::HttpOk(a) => VerifierSpec::HttpOk {
                 url: a.url.clone(),
-                timeout: duration(a.timeout),
-                interval: duration(Seconds(a.interval.0)),
+                timeout: a.timeout.duration(),
+                interval: a.interval.duration(),
                 headers: a
                     .headers
                     .iter()
@@ -415,39 +385,39 @@ impl ProcessSpec {
                 },
             },
             VerifierArguments::Exited(a) => VerifierSpec::Exited {
-                timeout: duration(a.timeout),
+                timeout: a.timeout.duration(),
                 expect_code: a.expect_code,
             },
             VerifierArguments::Tcp(a) => VerifierSpec::Tcp {
                 host: a.host.clone(),
                 port: a.port,
-                timeout: duration(a.timeout),
-                interval: duration(Seconds(a.interval.0)),
+                timeout: a.timeout.duration(),
+                interval: a.interval.duration(),
             },
             VerifierArguments::Command(a) => VerifierSpec::Command {
                 // Validation requires exactly one of the two.
                 command: match (&a.command, &a.shell) {
-                    (Some(argv), _) => Command::Direct {
+                    (Some(argv), _) => CommandLine::Direct {
                         program: argv.first().cloned().unwrap_or_default(),
                         args: argv.iter().skip(1).cloned().collect(),
                     },
-                    (None, line) => Command::Shell {
+                    (None, line) => CommandLine::Shell {
                         shell: default_shell.to_owned(),
                         line: line.clone().unwrap_or_default(),
                     },
                 },
                 environment: Vec::new(),
-                timeout: duration(a.timeout),
-                interval: duration(Seconds(a.interval.0)),
+                timeout: a.timeout.duration(),
+                interval: a.interval.duration(),
             },
             VerifierArguments::Log(a) => VerifierSpec::Log {
                 pattern: a.pattern.clone(),
-                timeout: duration(a.timeout),
+                timeout: a.timeout.duration(),
             },
             VerifierArguments::File(a) => VerifierSpec::File {
                 path: PathBuf::from(&a.path),
-                timeout: duration(a.timeout),
-                interval: duration(Seconds(a.interval.0)),
+                timeout: a.timeout.duration(),
+                interval: a.interval.duration(),
             },
         });
         ProcessSpec {
@@ -471,9 +441,6 @@ impl ProcessSpec {
 
 /// The schema bounds seconds to 0..=Seconds::MAX, so this conversion cannot fail on a
 /// checked file; clamping keeps it total all the same.
-fn duration(seconds: Seconds) -> Duration {
-    Duration::from_secs_f64(seconds.0.clamp(0.0, Seconds::MAX))
-}
 
 #[cfg(test)]
 mod tests {
@@ -513,7 +480,7 @@ mod tests {
         );
         assert_eq!(
             web.command,
-            Command::Direct {
+            CommandLine::Direct {
                 program: "srv".into(),
                 args: vec!["-p".into(), "80".into()]
             }
@@ -529,7 +496,7 @@ mod tests {
             "c": {"executable": "env", "options": {"environment_file": "env.sh"}}
         }}"#;
         let spec = resolve(text, Some("/bin/bash"));
-        let shell = |shell: &str, line: &str| Command::Shell {
+        let shell = |shell: &str, line: &str| CommandLine::Shell {
             shell: shell.into(),
             line: line.into(),
         };

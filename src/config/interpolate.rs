@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::dotenv;
 use super::source::{SourceMap, push_segment};
-use super::words::{closest, quoted};
 use crate::error::Diagnostic;
+use crate::words::{closest, quoted};
 
 /// How `$` is read in a string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,8 +13,8 @@ use super::interpolate::{self, Resolved};
 use super::model::{ConfigFile, VERIFIER_TYPES, VerifierType};
 use super::schema::SchemaChecker;
 use super::source::{SourceMap, push_segment};
-use super::words::{closest, quoted, shown};
 use crate::error::{Diagnostic, Error};
+use crate::words::{closest, quoted, shown};
 
 /// The largest configuration file read. Real ones are kilobytes (a thousand processes take
 /// 300 KiB); this bounds the memory and time a wrong file can cost, since the validator

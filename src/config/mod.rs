@@ -6,6 +6,5 @@ pub mod load;
 pub mod model;
 pub mod schema;
 pub mod source;
-mod words;
 
 pub use load::{choose_file, load, load_str};

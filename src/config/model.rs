@@ -13,7 +13,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use super::words::quoted;
+pub use crate::seconds::{Interval, Seconds};
+use crate::words::quoted;
 
 /// An rmanager configuration file: the processes of a test environment, how to check that
 /// each one is ready, and how to control them. Every pymanager 0.2.6.1 file is a valid
@@ -467,69 +468,6 @@ impl<'de> Deserialize<'de> for ShellSetting {
         }
 
         deserializer.deserialize_any(ShellVisitor)
-    }
-}
-
-/// A duration in seconds; fractions are allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Seconds(pub f64);
-
-impl Seconds {
-    /// The largest duration accepted: about 136 years, far beyond any use and far below
-    /// what would overflow a `Duration`.
-    pub const MAX: f64 = u32::MAX as f64;
-
-    fn ten() -> Self {
-        Seconds(10.0)
-    }
-
-    fn thirty() -> Self {
-        Seconds(30.0)
-    }
-}
-
-impl JsonSchema for Seconds {
-    fn schema_name() -> Cow<'static, str> {
-        "Seconds".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A duration in seconds; fractions such as 0.5 are allowed.",
-            "type": "number",
-            "minimum": 0,
-            "maximum": Seconds::MAX,
-            "errorMessage": "expected a number of seconds >= 0",
-        })
-    }
-}
-
-/// The longest wait between a check's attempts, and the limit on each attempt: more than
-/// zero, since a zero limit would fail every attempt at once, and spin.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Interval(pub f64);
-
-impl Interval {
-    fn one() -> Self {
-        Interval(1.0)
-    }
-}
-
-impl JsonSchema for Interval {
-    fn schema_name() -> Cow<'static, str> {
-        "Interval".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A duration in seconds, more than 0; fractions such as 0.5 are allowed.",
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": Seconds::MAX,
-            "errorMessage": "expected a number of seconds > 0",
-        })
     }
 }
 

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::interpolate::NUMBER_KEYS;
 use super::model::ConfigFile;
 use super::source::{SourceMap, push_segment};
-use super::words::{closest, quoted};
 use crate::error::Diagnostic;
+use crate::words::{closest, quoted};
 
 /// The published schema, as generated from the configuration types.
 pub fn generate() -> Value {
@@ -298,7 +298,7 @@ mod tests {
         assert_eq!(closest("optoins", keys.into_iter()), Some("options"));
         assert_eq!(closest("Arguments", keys.into_iter()), Some("arguments"));
         assert_eq!(closest("colour", keys.into_iter()), None);
-        assert_eq!(super::super::words::edit_distance("kitten", "sitting"), 3);
+        assert_eq!(crate::words::edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use crate::spec;
+use super::CommandLine;
 
 /// Where one of a child's standard streams goes.
 #[derive(Debug, Default)]
@@ -123,12 +123,12 @@ impl Command {
     }
 }
 
-impl From<&spec::Command> for Command {
-    fn from(spec: &spec::Command) -> Command {
+impl From<&CommandLine> for Command {
+    fn from(spec: &CommandLine) -> Command {
         let mut command = Command::new(spec.program());
         match spec {
-            spec::Command::Direct { args, .. } => command.args(args),
-            spec::Command::Shell { line, .. } => command.arg("-c").arg(line),
+            CommandLine::Direct { args, .. } => command.args(args),
+            CommandLine::Shell { line, .. } => command.arg("-c").arg(line),
         };
         command
     }

@@ -13,10 +13,9 @@ use futures_lite::future;
 use regex::Regex;
 
 use super::group::{ProcessGroup, Stop};
-use super::{Command, ProcessEnd, Stdio, Watchdog};
+use super::{Command, EnvironmentFile, Launch, Output, ProcessEnd, Stdio, Watchdog};
 use crate::latch::Latch;
 use crate::output::{self, Capture, Destination, Label};
-use crate::spec::{EnvironmentFile, Output, ProcessSpec, VerifierSpec};
 
 /// The longest a stop waits for the last of a process's copied output.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
@@ -71,24 +70,23 @@ pub struct ProcessHandle {
 }
 
 impl ProcessHandle {
-    /// Starts the process a spec describes.
-    /// Starts the process a spec describes; its lines on the terminal begin with `label`
+    /// Starts the process `spec` describes; its lines on the terminal begin with `label`
     /// (none: they are printed as they are).
     pub async fn spawn(
-        spec: &ProcessSpec,
+        spec: &Launch<'_>,
         label: Option<Label>,
         watchdog: Option<Arc<Watchdog>>,
     ) -> Result<ProcessHandle, SpawnError> {
-        let environment = match &spec.environment_file {
+        let environment = match spec.environment_file {
             Some(file) => {
                 // The file may read the ports, as the process will.
-                let environment = [&spec.environment[..], &spec.ports].concat();
+                let environment = [spec.environment, spec.ports].concat();
                 Some(source_environment(file, &environment, watchdog.clone()).await?)
             }
             None => None,
         };
-        let mut command = Command::from(&spec.command);
-        if let Some(dir) = &spec.working_directory {
+        let mut command = Command::from(spec.command);
+        if let Some(dir) = spec.working_directory {
             command.current_dir(dir);
         }
         match environment {
@@ -98,7 +96,7 @@ impl ProcessHandle {
         };
         command.envs(spec.ports.iter().cloned());
         let program = spec.command.program();
-        let output_error = |source| match &spec.output {
+        let output_error = |source| match spec.output {
             Output::File(path) => SpawnError::OutputFile {
                 path: path.clone(),
                 source,
@@ -108,13 +106,13 @@ impl ProcessHandle {
                 source,
             },
         };
-        let pattern = match &spec.verifier {
-            Some(VerifierSpec::Log { pattern, .. }) => {
+        let pattern = match spec.pattern {
+            Some(pattern) => {
                 Some(Regex::new(pattern).map_err(|e| SpawnError::Pattern(e.to_string()))?)
             }
-            _ => None,
+            None => None,
         };
-        let destination = match &spec.output {
+        let destination = match spec.output {
             Output::Inherit => Destination::Terminal(label),
             Output::Suppress => Destination::Nowhere,
             Output::File(path) => Destination::File(File::create(path).map_err(output_error)?),

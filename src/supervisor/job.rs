@@ -259,10 +259,13 @@ impl Job {
             log::info!("launching {} ({})", spec.name, spec.display);
             // Held until now, so that nothing else could take them; it may bind them.
             cx.spec.ports.release(&spec.releases);
-            let handle =
-                ProcessHandle::spawn(spec, label(&cx.spec, self.index), Some(cx.watchdog.clone()))
-                    .await
-                    .map_err(|e| UpError::Failed(Failure::Spawn(Arc::new(e))))?;
+            let handle = ProcessHandle::spawn(
+                &spec.launch(),
+                label(&cx.spec, self.index),
+                Some(cx.watchdog.clone()),
+            )
+            .await
+            .map_err(|e| UpError::Failed(Failure::Spawn(Arc::new(e))))?;
             let handle = Arc::new(handle);
             log::debug!(
                 "{} started: pid {} in a process group of its own",

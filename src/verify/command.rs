@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use super::net::reason;
 use super::verifier::{Check, Reporter, Timing, Verifier, poll};
+use crate::process::CommandLine;
 use crate::process::{self, ProcessEnd, ProcessHandle, run_to_end};
-use crate::spec::Command;
 
 /// The shortest wait between attempts: each one spawns a process.
 const SPAWN_FLOOR: Duration = Duration::from_millis(10);
@@ -11,7 +11,7 @@ const SPAWN_FLOOR: Duration = Duration::from_millis(10);
 /// Passes when a command exits with code 0: how users bring checks of their own, in any
 /// language (a pymanager verifier class becomes a script).
 pub struct CommandCheck {
-    pub command: Command,
+    pub command: CommandLine,
     /// Its process's environment and the ports.
     pub environment: Vec<(String, String)>,
     pub timing: Timing,
