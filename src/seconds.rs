@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 pub struct Seconds(pub f64);
 
 impl Seconds {
-    /// As a `Duration` (validation bounds it; this guards the library API).
+    /// As a `Duration`. The schema bounds seconds to 0..=MAX, so this cannot fail on a
+    /// checked file; clamping keeps it total all the same (the library API).
     pub fn duration(self) -> Duration {
         Duration::from_secs_f64(self.0.clamp(0.0, Seconds::MAX))
     }

@@ -439,9 +439,6 @@ impl ProcessSpec {
     }
 }
 
-/// The schema bounds seconds to 0..=Seconds::MAX, so this conversion cannot fail on a
-/// checked file; clamping keeps it total all the same.
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
