@@ -7,7 +7,9 @@
 //!
 //! 1. [`config`] reads the file: JSON syntax, then the generated JSON Schema (every error
 //!    at once, each at its line:column), then the typed [`config::model`], then the checks
-//!    a schema cannot express (verifier modules, exclusive options, duplicate keys).
+//!    a schema cannot express (verifier modules, exclusive options, duplicate keys). A
+//!    check's arguments are typed, described and checked by its kind's own module in
+//!    `verify`, which also runs it: one module per kind.
 //! 2. [`spec`] resolves that into a [`spec::ManagerSpec`]: argv or shell line, output mode,
 //!    verifier arguments with defaults. Nothing after this point reads raw JSON.
 //!

@@ -12,12 +12,12 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::config;
-use crate::config::model::{
-    HttpMethod, MessageKind, ProcessConfig, ShellSetting, Startup, StatusCodes, VerifierArguments,
-};
+use crate::config::model::{MessageKind, ProcessConfig, ShellSetting, Startup};
 use crate::error::{Diagnostic, Error};
 pub use crate::ports::{Allocation, Ports};
 pub use crate::process::{CommandLine, EnvironmentFile, Output};
+use crate::verify::Resolution;
+pub use crate::verify::VerifierSpec;
 
 /// A whole test environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,53 +139,12 @@ impl ProcessSpec {
             output: &self.output,
             log_lines: self.log_lines,
             tty: self.tty,
-            pattern: match &self.verifier {
-                Some(VerifierSpec::Log { pattern, .. }) => Some(pattern),
-                _ => None,
-            },
+            pattern: self
+                .verifier
+                .as_ref()
+                .and_then(|v| v.verifier().watches_output()),
         }
     }
-}
-
-/// A readiness check with every argument resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VerifierSpec {
-    HttpOk {
-        url: String,
-        timeout: Duration,
-        interval: Duration,
-        headers: Vec<(String, String)>,
-        method: HttpMethod,
-        /// The codes that pass; empty: any 2xx.
-        status: Vec<u16>,
-    },
-    Exited {
-        timeout: Duration,
-        expect_code: i32,
-    },
-    Tcp {
-        host: String,
-        port: u16,
-        timeout: Duration,
-        interval: Duration,
-    },
-    Command {
-        command: CommandLine,
-        /// The process's environment and the ports.
-        environment: Vec<(String, String)>,
-        timeout: Duration,
-        interval: Duration,
-    },
-    Log {
-        /// A regular expression, checked by validation.
-        pattern: String,
-        timeout: Duration,
-    },
-    File {
-        path: PathBuf,
-        timeout: Duration,
-        interval: Duration,
-    },
 }
 
 impl ManagerSpec {
@@ -275,9 +234,12 @@ impl ManagerSpec {
                     .filter(|port| variables.uses[i].contains(*port) || !named(port))
                     .cloned()
                     .collect();
-                if let Some(VerifierSpec::Command { environment, .. }) = &mut spec.verifier {
-                    *environment = [&spec.environment[..], &spec.ports].concat();
-                }
+                spec.verifier = process.verifier.as_ref().map(|verifier| {
+                    verifier.arguments.resolve(&Resolution {
+                        shell: &default_shell,
+                        environment: &[&spec.environment[..], &spec.ports].concat(),
+                    })
+                });
                 spec
             })
             .collect();
@@ -367,59 +329,6 @@ impl ProcessSpec {
             (None, true) => Output::Suppress,
             (None, false) => Output::Inherit,
         };
-        let verifier = process.verifier.as_ref().map(|v| match &v.arguments {
-            VerifierArguments::HttpOk(a) => VerifierSpec::HttpOk {
-                url: a.url.clone(),
-                timeout: a.timeout.duration(),
-                interval: a.interval.duration(),
-                headers: a
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                method: a.method,
-                status: match &a.status {
-                    None => Vec::new(),
-                    Some(StatusCodes::One(code)) => vec![code.0],
-                    Some(StatusCodes::Any(codes)) => codes.iter().map(|c| c.0).collect(),
-                },
-            },
-            VerifierArguments::Exited(a) => VerifierSpec::Exited {
-                timeout: a.timeout.duration(),
-                expect_code: a.expect_code,
-            },
-            VerifierArguments::Tcp(a) => VerifierSpec::Tcp {
-                host: a.host.clone(),
-                port: a.port,
-                timeout: a.timeout.duration(),
-                interval: a.interval.duration(),
-            },
-            VerifierArguments::Command(a) => VerifierSpec::Command {
-                // Validation requires exactly one of the two.
-                command: match (&a.command, &a.shell) {
-                    (Some(argv), _) => CommandLine::Direct {
-                        program: argv.first().cloned().unwrap_or_default(),
-                        args: argv.iter().skip(1).cloned().collect(),
-                    },
-                    (None, line) => CommandLine::Shell {
-                        shell: default_shell.to_owned(),
-                        line: line.clone().unwrap_or_default(),
-                    },
-                },
-                environment: Vec::new(),
-                timeout: a.timeout.duration(),
-                interval: a.interval.duration(),
-            },
-            VerifierArguments::Log(a) => VerifierSpec::Log {
-                pattern: a.pattern.clone(),
-                timeout: a.timeout.duration(),
-            },
-            VerifierArguments::File(a) => VerifierSpec::File {
-                path: PathBuf::from(&a.path),
-                timeout: a.timeout.duration(),
-                interval: a.interval.duration(),
-            },
-        });
         ProcessSpec {
             id,
             name: name.to_owned(),
@@ -430,7 +339,7 @@ impl ProcessSpec {
             tty: options.tty,
             environment_file,
             output,
-            verifier,
+            verifier: None,
             environment: Vec::new(),
             ports: Vec::new(),
             releases: Vec::new(),
@@ -441,6 +350,7 @@ impl ProcessSpec {
 
 #[cfg(test)]
 mod tests {
+    use crate::verify::{ExitedVerifier, HttpMethod, HttpOkVerifier, Timing};
     use std::path::Path;
 
     use super::*;
@@ -548,23 +458,25 @@ mod tests {
         assert_eq!(a.output, Output::Suppress);
         assert_eq!(
             a.verifier,
-            Some(VerifierSpec::Exited {
+            Some(VerifierSpec::Exited(ExitedVerifier {
                 timeout: Duration::from_secs(30),
                 expect_code: 0
-            })
+            }))
         );
         assert_eq!(b.output, Output::File("b.log".into()));
         assert_eq!(b.working_directory.as_deref(), Some(Path::new("/tmp")));
         assert_eq!(
             b.verifier,
-            Some(VerifierSpec::HttpOk {
+            Some(VerifierSpec::HttpOk(HttpOkVerifier {
                 url: "http://localhost:1/".into(),
-                timeout: Duration::from_secs(30),
-                interval: Duration::from_secs(1),
+                timing: Timing {
+                    timeout: Duration::from_secs(30),
+                    interval: Duration::from_secs(1),
+                },
                 headers: vec![("X".into(), "1".into())],
                 method: HttpMethod::Get,
                 status: Vec::new(),
-            })
+            }))
         );
     }
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::dotenv;
 use super::source::{SourceMap, push_segment};
 use crate::error::Diagnostic;
+use crate::verify::VerifierType;
 use crate::words::{closest, quoted};
 
 /// How `$` is read in a string.
@@ -238,13 +239,10 @@ impl<'t> Form<'t> {
     }
 }
 
-/// The keys of a check's arguments (and of `http`) that take a number, which a `${...}`
-/// may give: the schema admits such a string there, and it becomes a number once replaced.
-pub const NUMBER_KEYS: [&str; 4] = ["port", "timeout", "interval", "expect_code"];
-
-/// The keys of a `command` check's arguments that hold a command line, which a shell or
-/// the program reads: [`Rules::FileVariablesOnly`], as for `executable` and `arguments`.
-const COMMAND_KEYS: [&str; 2] = ["command", "shell"];
+/// The keys of `http` that take a number, which a `${...}` may give: the schema admits
+/// such a string there, and it becomes a number once replaced. A check's kind names its
+/// own (`VerifierType::number_arguments`).
+pub const CONTROL_API_NUMBERS: [&str; 1] = ["port"];
 
 /// How the ports a file asks for (0: a free one) are given out.
 pub type Allocate<'a> = &'a mut dyn FnMut(&IndexMap<String, u16>) -> IndexMap<String, u16>;
@@ -297,7 +295,7 @@ pub fn resolve(
     walk.resolved.environment = [files, environment].concat();
 
     if let Some(http) = config.get_mut("http") {
-        walk.strings(http, "/http", &["host", "port"]);
+        walk.strings(http, "/http", &["host", "port"], &CONTROL_API_NUMBERS);
     }
     let names: Vec<String> = config
         .get("processes")
@@ -329,11 +327,15 @@ pub fn resolve(
         }
         if let Some(options) = process.get_mut("options") {
             let at = format!("{at}/options");
-            walk.strings(options, &at, &["working_directory", "redirect_output"]);
+            walk.strings(options, &at, &["working_directory", "redirect_output"], &[]);
         }
+        let kind = process
+            .pointer("/verifier/type")
+            .and_then(Value::as_str)
+            .and_then(VerifierType::find);
         if let Some(arguments) = process.pointer_mut("/verifier/arguments") {
             let at = format!("{at}/verifier/arguments");
-            walk.everything(arguments, &at, Rules::Every, true);
+            walk.everything(arguments, &at, Rules::Every, kind);
         }
         let used = std::mem::take(&mut walk.used);
         walk.resolved.uses.push(used);
@@ -401,36 +403,46 @@ impl Walk<'_, '_> {
         }
     }
 
-    /// The strings among `keys` of `object`, which rmanager reads itself.
-    fn strings(&mut self, object: &mut Value, pointer: &str, keys: &[&str]) {
+    /// The strings among `keys` of `object`, which rmanager reads itself; those among
+    /// `numbers` become numbers.
+    fn strings(&mut self, object: &mut Value, pointer: &str, keys: &[&str], numbers: &[&str]) {
         for key in keys {
             if let Some(value) = object.get_mut(*key) {
                 let at = format!("{pointer}/{key}");
-                if self.string(value, &at, Rules::Every) && NUMBER_KEYS.contains(key) {
+                if self.string(value, &at, Rules::Every) && numbers.contains(key) {
                     self.number(value, &at);
                 }
             }
         }
     }
 
-    /// Every string in `value`, at any depth, under `rules`; at the top of a check's
-    /// arguments, a number key's string becomes a number, and a `command` check's command
+    /// Every string in `value`, at any depth, under `rules`; at the top of the arguments
+    /// of a check of `kind`, a number argument's string becomes a number, and a command
     /// line keeps its meaning as `executable` does.
-    fn everything(&mut self, value: &mut Value, pointer: &str, rules: Rules, arguments: bool) {
+    fn everything(
+        &mut self,
+        value: &mut Value,
+        pointer: &str,
+        rules: Rules,
+        kind: Option<&VerifierType>,
+    ) {
         match value {
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
                     let mut at = pointer.to_owned();
                     push_segment(&mut at, key);
-                    let rules = match arguments && COMMAND_KEYS.contains(&key.as_str()) {
+                    let named = |keys: fn(&VerifierType) -> &[&str]| {
+                        kind.is_some_and(|kind| keys(kind).contains(&key.as_str()))
+                    };
+                    let rules = match named(|kind| kind.command_arguments) {
                         true => Rules::FileVariablesOnly,
                         false => rules,
                     };
                     let replaced = self.string(child, &at, rules);
-                    if replaced && arguments && NUMBER_KEYS.contains(&key.as_str()) {
+                    if replaced && named(|kind| kind.number_arguments) {
                         self.number(child, &at);
                     } else {
-                        self.everything(child, &at, rules, false);
+                        self.everything(child, &at, rules, None);
                     }
                 }
             }
@@ -438,7 +450,7 @@ impl Walk<'_, '_> {
                 for (i, item) in items.iter_mut().enumerate() {
                     let at = format!("{pointer}/{i}");
                     self.string(item, &at, rules);
-                    self.everything(item, &at, rules, false);
+                    self.everything(item, &at, rules, None);
                 }
             }
             _ => {}

@@ -10,10 +10,11 @@ use serde_json::Value;
 
 pub use super::interpolate::Allocate;
 use super::interpolate::{self, Resolved};
-use super::model::{ConfigFile, VERIFIER_TYPES, VerifierType};
+use super::model::ConfigFile;
 use super::schema::SchemaChecker;
 use super::source::{SourceMap, push_segment};
 use crate::error::{Diagnostic, Error};
+use crate::verify::{VERIFIER_TYPES, VerifierType};
 use crate::words::{closest, quoted, shown};
 
 /// The largest configuration file read. Real ones are kilobytes (a thousand processes take

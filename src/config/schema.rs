@@ -7,10 +7,11 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use super::interpolate::NUMBER_KEYS;
+use super::interpolate::CONTROL_API_NUMBERS;
 use super::model::ConfigFile;
 use super::source::{SourceMap, push_segment};
 use crate::error::Diagnostic;
+use crate::verify::VERIFIER_TYPES;
 use crate::words::{closest, quoted};
 
 /// The published schema, as generated from the configuration types.
@@ -31,11 +32,27 @@ fn admit_variables(schema: &mut Value) {
     let Some(defs_mut) = schema.get_mut("$defs").and_then(Value::as_object_mut) else {
         return;
     };
-    let holders = defs_mut
-        .iter_mut()
-        .filter(|(name, _)| name.ends_with("Arguments") || *name == "HttpConfig");
-    for (_, holder) in holders {
-        for key in NUMBER_KEYS {
+    // Each kind's arguments, by the name of their definition, and the control API.
+    let mut numbers: Vec<(String, &[&str])> = VERIFIER_TYPES
+        .iter()
+        .filter_map(|kind| {
+            let mut generator = SchemaSettings::draft2020_12().into_generator();
+            let reference = (kind.arguments_schema)(&mut generator);
+            let name = reference
+                .get("$ref")?
+                .as_str()?
+                .rsplit('/')
+                .next()?
+                .to_owned();
+            Some((name, kind.number_arguments))
+        })
+        .collect();
+    numbers.push(("HttpConfig".to_owned(), &CONTROL_API_NUMBERS));
+    for (name, keys) in numbers {
+        let Some(holder) = defs_mut.get_mut(&name) else {
+            continue;
+        };
+        for key in keys {
             let Some(property) = holder.pointer_mut(&format!("/properties/{key}")) else {
                 continue;
             };

@@ -21,7 +21,7 @@ use crate::events::{self, Event};
 use crate::output::Label;
 use crate::process::{ProcessEnd, ProcessHandle, Stop};
 use crate::runtime::{self, JoinHandle, panic_text};
-use crate::spec::{ManagerSpec, Output, ProcessSpec};
+use crate::spec::{ManagerSpec, Output, ProcessSpec, VerifierSpec};
 use crate::verify::{self, Readiness, Reporter};
 
 /// What the coordinator asks of a job.
@@ -244,7 +244,7 @@ impl Job {
         let up = async {
             let mut occupied = None;
             if let Some(verifier) = &spec.verifier {
-                occupied = verify::already_answering(verifier).await;
+                occupied = verify::already_answering(verifier.verifier()).await;
                 if let Some(occupied) = &occupied {
                     crate::say!(
                         "warning: {} already listens on {}, which {}'s check tries; \
@@ -283,11 +283,12 @@ impl Job {
                 pid: handle.pid(),
             });
             self.report(Report::Up(self.index));
-            let Some(verifier) = spec.verifier.as_ref().map(verify::for_spec) else {
+            let Some(verifier) = spec.verifier.as_ref().map(VerifierSpec::verifier) else {
                 return Ok(());
             };
             let reporter = Reporter {
-                messages: cx.spec.messages,
+                verbose: cx.spec.messages.verifier_verbose,
+                fails: cx.spec.messages.verifier_fail,
                 process: spec.name.clone(),
                 occupied,
             };

@@ -1,13 +1,21 @@
+//! The `log` check: a line of the process's output that matches a pattern.
+
 use std::time::Duration;
 
 use futures_lite::future;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::kind::{Kind, Resolution};
 use super::verifier::{Check, Readiness, Reporter, Verifier, seconds};
 use crate::output::MAX_LINE;
 use crate::process::ProcessHandle;
+use crate::seconds::Seconds;
+use serde_json::Value;
 
 /// Passes when a line of the process's output matches `pattern` (the process module
 /// copies the output and does the matching as the lines pass).
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogCheck {
     pub pattern: String,
     pub timeout: Duration,
@@ -17,6 +25,10 @@ pub struct LogCheck {
 const DRAIN: Duration = Duration::from_millis(200);
 
 impl Verifier for LogCheck {
+    fn watches_output(&self) -> Option<&str> {
+        Some(&self.pattern)
+    }
+
     fn verify<'a>(&'a self, process: &'a ProcessHandle, report: &'a Reporter) -> Check<'a> {
         Box::pin(async move {
             report.attempt(format_args!(
@@ -61,5 +73,46 @@ impl Verifier for LogCheck {
             }
             outcome
         })
+    }
+}
+
+/// Passes when a line of the process's output (stdout or stderr) matches `pattern`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogArguments {
+    /// A regular expression (Rust `regex` syntax), such as `listening on port \\d+`.
+    #[schemars(length(min = 1))]
+    pub pattern: String,
+
+    /// Seconds to wait for a matching line before the check fails.
+    #[serde(default = "Seconds::thirty")]
+    pub timeout: Seconds,
+}
+
+impl Kind for LogCheck {
+    type Arguments = LogArguments;
+    const NAME: &'static str = "log";
+    const SUMMARY: &'static str = "passes when a line of the process's output matches `pattern`";
+    const NUMBER_ARGUMENTS: &'static [&'static str] = &["timeout"];
+
+    /// A pattern that is a regular expression.
+    fn problems(arguments: &Value) -> Vec<(&'static str, String)> {
+        let pattern = arguments.get("pattern").and_then(Value::as_str);
+        match pattern.map(regex::Regex::new) {
+            Some(Err(e)) => {
+                let why = e.to_string();
+                let why = why.lines().last().unwrap_or_default().trim();
+                let why = why.strip_prefix("error: ").unwrap_or(why);
+                vec![("/pattern", format!("not a regular expression: {why}"))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn resolve(arguments: &LogArguments, _: &Resolution) -> Self {
+        LogCheck {
+            pattern: arguments.pattern.clone(),
+            timeout: arguments.timeout.duration(),
+        }
     }
 }

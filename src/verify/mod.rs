@@ -1,10 +1,12 @@
 //! Readiness checks: how rmanager knows a process reached its desired state. One file per
-//! kind; `verifier` holds what they share (the trait, the polling loop, the messages).
+//! kind, listed in `kind`; `verifier` holds what they share (the trait, the polling loop,
+//! the messages).
 
 mod command;
 mod exited;
 mod file;
 mod http;
+mod kind;
 mod log;
 mod net;
 mod plain_http;
@@ -16,7 +18,10 @@ pub use command::CommandCheck;
 pub use exited::ExitedVerifier;
 pub use file::FileCheck;
 pub use http::HttpOkVerifier;
+pub use kind::{Resolution, VERIFIER_TYPES, VerifierArguments, VerifierSpec, VerifierType};
 pub use log::LogCheck;
 pub use net::already_answering;
 pub use tcp::TcpCheck;
-pub use verifier::{Readiness, Reporter, for_spec, seconds as seconds_text};
+pub use verifier::{Readiness, Reporter, seconds as seconds_text};
+#[cfg(test)]
+pub use {http::HttpMethod, verifier::Timing};

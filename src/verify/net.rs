@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::runtime::net::{TcpStream, ToSocketAddrs};
 
-use crate::spec::VerifierSpec;
+use super::verifier::Verifier;
 
 /// The addresses to try for `host` (a name or an IP address, without brackets).
 pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
@@ -113,18 +113,8 @@ impl Occupied {
 
 /// What accepts connections on the loopback `host:port` a tcp or http check tries, before
 /// its process has started.
-pub async fn already_answering(spec: &VerifierSpec) -> Option<Occupied> {
-    let (host, port) = match spec {
-        VerifierSpec::Tcp { host, port, .. } => (host.clone(), *port),
-        VerifierSpec::HttpOk { url, .. } => {
-            let url = surf::Url::parse(url).ok()?;
-            (
-                url.host_str()?.trim_matches(['[', ']']).to_owned(),
-                url.port_or_known_default()?,
-            )
-        }
-        _ => return None,
-    };
+pub async fn already_answering(check: &dyn Verifier) -> Option<Occupied> {
+    let (host, port) = check.listens_on()?;
     let addresses = loopback_addresses(&host, port).await?;
     if !addresses
         .iter()

@@ -7,10 +7,9 @@ use futures_lite::future;
 
 use super::net::Occupied;
 use super::prober;
-use super::{CommandCheck, ExitedVerifier, FileCheck, HttpOkVerifier, LogCheck, TcpCheck};
 use crate::events::{self, Event};
 use crate::process::ProcessHandle;
-use crate::spec::{Messages, VerifierSpec};
+use crate::seconds::{Interval, Seconds};
 
 /// The outcome of a readiness check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,70 +26,33 @@ pub type Check<'a> = Pin<Box<dyn Future<Output = Readiness> + Send + 'a>>;
 /// end is what they wait for); the supervisor drops the future when shutdown begins.
 pub trait Verifier: Send + Sync {
     fn verify<'a>(&'a self, process: &'a ProcessHandle, report: &'a Reporter) -> Check<'a>;
-}
 
-/// The verifier a spec describes.
-pub fn for_spec(spec: &VerifierSpec) -> Box<dyn Verifier> {
-    match spec.clone() {
-        VerifierSpec::HttpOk {
-            url,
-            timeout,
-            interval,
-            headers,
-            method,
-            status,
-        } => Box::new(HttpOkVerifier {
-            url,
-            timing: Timing { timeout, interval },
-            headers,
-            method,
-            status,
-        }),
-        VerifierSpec::Exited {
-            timeout,
-            expect_code,
-        } => Box::new(ExitedVerifier {
-            timeout,
-            expect_code,
-        }),
-        VerifierSpec::Tcp {
-            host,
-            port,
-            timeout,
-            interval,
-        } => Box::new(TcpCheck {
-            host,
-            port,
-            timing: Timing { timeout, interval },
-        }),
-        VerifierSpec::Command {
-            command,
-            environment,
-            timeout,
-            interval,
-        } => Box::new(CommandCheck {
-            command,
-            environment,
-            timing: Timing { timeout, interval },
-        }),
-        VerifierSpec::Log { pattern, timeout } => Box::new(LogCheck { pattern, timeout }),
-        VerifierSpec::File {
-            path,
-            timeout,
-            interval,
-        } => Box::new(FileCheck {
-            path,
-            timing: Timing { timeout, interval },
-        }),
+    /// The host and port it connects to, if it does (to see what listens there first).
+    fn listens_on(&self) -> Option<(String, u16)> {
+        None
+    }
+
+    /// The pattern the process's output is matched against as it passes, if any.
+    fn watches_output(&self) -> Option<&str> {
+        None
     }
 }
 
 /// How long a polling check keeps trying, and the longest wait between (and limit on)
 /// its attempts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timing {
     pub timeout: Duration,
     pub interval: Duration,
+}
+
+impl Timing {
+    pub fn of(timeout: Seconds, interval: Interval) -> Timing {
+        Timing {
+            timeout: timeout.duration(),
+            interval: interval.duration(),
+        }
+    }
 }
 
 /// Tries `attempt` until it passes: at once, then after the waits of [`Backoff`] (from
@@ -195,7 +157,10 @@ where
 /// Prints the `verifier.*` messages the configuration asks for, and records each failed
 /// attempt as an event, for one process's check.
 pub struct Reporter {
-    pub messages: Messages,
+    /// `verifier.verbose`: say each attempt.
+    pub verbose: bool,
+    /// `verifier.fail`: say each failed attempt.
+    pub fails: bool,
     pub process: String,
     /// What listened on the check's port before the process started: an answer from it
     /// alone does not pass (the process may have failed to bind, or not bound yet).
@@ -205,13 +170,13 @@ pub struct Reporter {
 impl Reporter {
     /// Whether every attempt is to be reported, so each must be made where it can be.
     pub fn each_attempt(&self) -> bool {
-        self.messages.verifier_fail || self.messages.verifier_verbose
+        self.fails || self.verbose
     }
 
     /// An attempt about to be made (`verifier.verbose`).
     /// (Formatted only when it is shown: polling checks call this for every attempt.)
     pub fn attempt(&self, what: std::fmt::Arguments) {
-        if self.messages.verifier_verbose {
+        if self.verbose {
             crate::say!("Verifier: {what}");
         } else {
             log::debug!("verifier: {what}");
@@ -224,7 +189,7 @@ impl Reporter {
             process: &self.process,
             reason: why,
         });
-        if self.messages.verifier_fail {
+        if self.fails {
             crate::say!("Verifier fail: {why}");
         } else {
             log::debug!("verifier: {why}");
