@@ -3,6 +3,7 @@
 //! the messages).
 
 mod command;
+mod diag;
 mod exited;
 mod file;
 mod http;

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::runtime::net::{TcpStream, ToSocketAddrs};
 
+use super::diag;
 use super::verifier::Verifier;
 
 /// The addresses to try for `host` (a name or an IP address, without brackets).
@@ -134,7 +135,7 @@ pub async fn already_answering(check: &dyn Verifier) -> Option<Occupied> {
     })
 }
 
-/// What a non-blocking connect says at once.
+/// Whether something listens at an address, as far as can be told at once.
 pub enum Probe {
     /// Something accepted the connection.
     Open,
@@ -144,14 +145,21 @@ pub enum Probe {
     Unknown,
 }
 
-/// Connects without waiting. On loopback the kernel has settled a connect by the time the
-/// call returns (accepted or refused; a poll with no timeout reads which), so a check
-/// learns "not yet" for a few system calls, without the reactor, a timer or an HTTP
-/// client: most of a check's attempts cost only this.
+/// Looks, without waiting, whether something listens at a loopback address: in the
+/// kernel's table of listeners where it can ([`diag`]), else by connecting. On loopback
+/// the kernel has settled a connect by the time the call returns (accepted or refused; a
+/// poll with no timeout reads which). Either way a check learns "not yet" for a few system
+/// calls, without the reactor, a timer or an HTTP client: most attempts cost only this.
 pub fn probe(address: &SocketAddr) -> Probe {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     if !address.ip().is_loopback() {
         return Probe::Unknown;
+    }
+    match diag::listening(address) {
+        Some(true) => return Probe::Open,
+        // What a connect would have said.
+        Some(false) => return Probe::Refused(rustix::io::Errno::CONNREFUSED),
+        None => {}
     }
     let family = match address {
         SocketAddr::V4(_) => AddressFamily::INET,
