@@ -104,6 +104,7 @@ impl Environment {
                 crate::say!("cannot write {}: {e}", path.display());
             }
         }
+        page_out_startup_code();
         Ok(())
     }
 
@@ -180,6 +181,46 @@ async fn handle_signals(
                     manager.force_shutdown();
                 }
             }
+        }
+    }
+}
+
+/// Hands the pages of rmanager's own code back to the system once the environment is up.
+/// Reading and checking the file (the schema validator and its regular expressions above
+/// all) runs half of the binary's code once; the kernel maps it, 64 KiB around each page
+/// touched, and keeps it resident for the environment's life. MADV_PAGEOUT reclaims what is
+/// not mapped elsewhere (another rmanager's pages stay); what runs again later (a restart,
+/// the control API, the shutdown) is read back in at its first use. Clean file pages only:
+/// the advice leaves written (relocated) pages as they are, so it cannot change a byte.
+fn page_out_startup_code() {
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(permissions)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let path = fields.nth(3);
+        if !permissions.starts_with("r-") || path != exe.to_str() {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        // SAFETY: a range of our own read-only file mappings, as /proc lists it; PAGEOUT
+        // is advice about residency, never about contents.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT);
         }
     }
 }
