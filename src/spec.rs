@@ -237,7 +237,8 @@ impl ManagerSpec {
                 spec.verifier = process.verifier.as_ref().map(|verifier| {
                     verifier.arguments.resolve(&Resolution {
                         shell: &default_shell,
-                        environment: &[&spec.environment[..], &spec.ports].concat(),
+                        environment: &spec.environment,
+                        ports: &spec.ports,
                     })
                 });
                 spec

@@ -18,6 +18,7 @@ use super::{ManagerStatus, ProcessState, RunState};
 use crate::error::{EndedEarly, Error, Failure};
 use crate::events::{self, Event};
 use crate::latch::Latch;
+use crate::process::Signal;
 use crate::runtime::{JoinHandle, panic_text};
 
 /// What the library handle asks of the coordinator.
@@ -123,9 +124,6 @@ pub(super) async fn run(cx: Arc<Context>, requests: Receiver<Request>, outcome: 
         outcome.finished.set(Launch::Broken(what));
     }
 }
-
-/// How a crashed job's process ended: its group was killed as the job unwound.
-const SIGKILL: i32 = 9;
 
 impl Coordinator {
     async fn lifecycle(&mut self, jobs: &mut Vec<JoinHandle<()>>, outcome: &Outcome) {
@@ -302,7 +300,8 @@ impl Coordinator {
             }
             Report::Crashed { index, panic } => {
                 self.up.remove(&index);
-                self.cx.snapshot.ended(index, -SIGKILL);
+                // Its group was killed as the job unwound.
+                self.cx.snapshot.ended(index, -Signal::KILL.0);
                 let name = &self.cx.spec.processes[index].name;
                 crate::say!("internal error in {name}'s job: {panic}; {name} was killed");
             }

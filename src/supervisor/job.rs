@@ -249,7 +249,7 @@ impl Job {
                     crate::say!(
                         "warning: {} already listens on {}, which {}'s check tries; \
                          its answers will not count as {}'s",
-                        occupied.holder(),
+                        occupied.holder,
                         occupied.target,
                         spec.name,
                         spec.name,

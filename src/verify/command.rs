@@ -130,7 +130,7 @@ impl Kind for CommandCheck {
                     line: line.clone().unwrap_or_default(),
                 },
             },
-            environment: process.environment.to_vec(),
+            environment: [process.environment, process.ports].concat(),
             timing: Timing::of(arguments.timeout, arguments.interval),
         }
     }

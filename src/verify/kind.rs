@@ -47,8 +47,10 @@ pub trait Kind: Verifier + Clone + fmt::Debug + PartialEq + Sized {
 pub struct Resolution<'a> {
     /// The shell that runs command lines (`default_shell`).
     pub shell: &'a str,
-    /// The process's environment, its ports included.
+    /// The process's environment.
     pub environment: &'a [(String, String)],
+    /// The ports, over the environment.
+    pub ports: &'a [(String, String)],
 }
 
 /// A kind as config sees it: the names it answers to, its schema, how to read its

@@ -93,15 +93,10 @@ pub struct Occupied {
     /// The listening sockets then (their inodes).
     sockets: Vec<u64>,
     /// Who held them, as `name (pid N)`.
-    holder: String,
+    pub holder: String,
 }
 
 impl Occupied {
-    /// Who listened, as `name (pid N)`.
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
     /// When every socket that listens on the port now listened before the process
     /// started, what answered the check was not the process: who did.
     pub fn stale_answer(&self) -> Option<&str> {
