@@ -31,8 +31,7 @@ pub enum Event<'a> {
     Ready {
         process: &'a str,
     },
-    /// An attempt of its check failed (checks that make attempts one by one: a loopback
-    /// port's tcp or http check waits in the kernel's table instead, and has none).
+    /// An attempt of its check failed.
     CheckAttemptFailed {
         process: &'a str,
         reason: &'a str,
@@ -86,6 +85,12 @@ pub fn init(path: &Path) -> io::Result<()> {
 /// Passes every event to `observer` from now on (once: a second one is ignored).
 pub fn observe(observer: impl Fn(&Event) + Send + Sync + 'static) {
     let _ = OBSERVER.set(Box::new(observer));
+}
+
+/// Whether anyone hears events: code that makes thousands of them (a check's attempts)
+/// words them only then.
+pub fn wanted() -> bool {
+    OBSERVER.get().is_some() || SINK.get().is_some()
 }
 
 /// Records `event`, when events were asked for, and tells the observer.

@@ -382,32 +382,45 @@ fn events_tell_a_failed_launch_with_its_reason() {
 #[test]
 fn events_tell_each_failed_attempt_of_a_check() {
     let dir = tempfile::tempdir().unwrap();
+    // A file check, attempted one by one, and a loopback tcp check, which waits in the
+    // prober thread.
+    let port = support::free_port();
     write(
         dir.path(),
         "rmanager.json",
-        r#"{"processes": {"maker": {"executable": "sleep 0.3; touch made; exec sleep 600", "options": {"shell": true},
-                                    "verifier": {"type": "file", "arguments": {"path": "made"}}}}}"#,
+        format!(
+            r#"{{"processes": {{
+                "maker": {{"executable": "sleep 0.3; touch made; exec sleep 600", "options": {{"shell": true}},
+                           "verifier": {{"type": "file", "arguments": {{"path": "made"}}}}}},
+                "web": {{"executable": "{}", "arguments": ["--delay-ms", "300", "--listen", "127.0.0.1:{port}"],
+                         "verifier": {{"type": "tcp", "arguments": {{"port": {port}}}}}}}
+            }}}}"#,
+            support::service()
+        ),
     );
     let run = run_in(dir.path(), &["--events", "events.jsonl", "--", "true"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
     let events: Vec<serde_json::Value> = text.lines().map(json).collect();
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
-    let failed: Vec<&serde_json::Value> = events
-        .iter()
-        .filter(|e| e["event"] == "check_attempt_failed")
-        .collect();
-    assert!(!failed.is_empty(), "{text}");
-    assert_eq!(failed[0]["process"], "maker");
-    assert_eq!(failed[0]["reason"], "file made: no such file or directory");
-    let last_failed = kinds.iter().rposition(|k| *k == "check_attempt_failed");
-    assert!(
-        last_failed < kinds.iter().position(|k| *k == "ready"),
-        "{text}"
-    );
+    for (process, reason) in [
+        ("maker", "file made: no such file or directory".to_owned()),
+        ("web", format!("tcp 127.0.0.1:{port}: connection refused")),
+    ] {
+        let of_process: Vec<&serde_json::Value> =
+            events.iter().filter(|e| e["process"] == process).collect();
+        let kinds: Vec<&str> = of_process
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        let failed = kinds.iter().position(|k| *k == "check_attempt_failed");
+        let last_failed = kinds.iter().rposition(|k| *k == "check_attempt_failed");
+        let ready = kinds.iter().position(|k| *k == "ready");
+        assert!(
+            failed.is_some() && kinds.first() == Some(&"started") && last_failed < ready,
+            "{process}: {text}"
+        );
+        assert_eq!(of_process[failed.unwrap()]["reason"], reason.as_str());
+    }
 }
 
 #[test]

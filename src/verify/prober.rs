@@ -6,7 +6,7 @@
 //! here, on one thread that serves every check: it sleeps until the next attempt is due,
 //! asks the kernel whether something listens on the port ([`probe`]), and answers a check
 //! once its port accepts or its time is up. The check's task wakes once, not a hundred
-//! times.
+//! times. Each failed attempt is still an event, when events are heard.
 
 use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use super::net::{Probe, per_address, probe, reason};
 use super::verifier::Backoff;
+use crate::events::{self, Event};
 use crate::runtime::channel;
 
 /// How the waiting ended.
@@ -27,6 +28,10 @@ pub struct Probed {
 }
 
 struct Watch {
+    /// The process whose check this is, and what it tries (`tcp 127.0.0.1:5432`): for
+    /// the events of failed attempts.
+    process: String,
+    target: String,
     addresses: Vec<SocketAddr>,
     backoff: Backoff,
     until: Instant,
@@ -43,11 +48,20 @@ static INCOMING: Mutex<Vec<Watch>> = Mutex::new(Vec::new());
 static THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
 
 /// Probes `addresses` (loopback ones) at once and then after each of `backoff`'s waits,
-/// until one accepts or `until` passes. Dropping the future ends the probing.
-pub async fn until_open(addresses: &[SocketAddr], backoff: Backoff, until: Instant) -> Probed {
+/// until one accepts or `until` passes, for `process`'s check of `target`. Dropping the
+/// future ends the probing.
+pub async fn until_open(
+    process: &str,
+    target: &str,
+    addresses: &[SocketAddr],
+    backoff: Backoff,
+    until: Instant,
+) -> Probed {
     let (reply, answer) = channel::bounded(1);
     let now = Instant::now();
     let watch = Watch {
+        process: process.to_owned(),
+        target: target.to_owned(),
         addresses: addresses.to_vec(),
         backoff,
         until,
@@ -91,6 +105,12 @@ fn serve() {
             }
             watch.attempts += 1;
             let open = attempt(watch);
+            if !open && events::wanted() {
+                events::emit(Event::CheckAttemptFailed {
+                    process: &watch.process,
+                    reason: &format!("{}: {}", watch.target, words(&watch.last)),
+                });
+            }
             // `now` throughout: an attempt takes microseconds, and every clock read counts
             // when there are thousands of them.
             let expired = !open && now >= watch.until;

@@ -85,7 +85,8 @@ where
     let limit = seconds(timing.interval);
     if let (Some(addresses), false) = (probe, report.each_attempt()) {
         let until = started + timing.timeout;
-        let probed = async { Some(prober::until_open(addresses, backoff, until).await) };
+        let probed = prober::until_open(&report.process, target, addresses, backoff, until);
+        let probed = async { Some(probed.await) };
         let ended = async {
             process.wait_ended().await;
             None
