@@ -168,6 +168,47 @@ fn http_check_sends_its_headers() {
 }
 
 #[test]
+fn http_check_follows_redirects_sending_each_request_once() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let requests = dir.path().join("requests");
+    let args = format!(
+        r#""--listen", "127.0.0.1:{port}", "--redirect-to", "/health", "--requests", "{}""#,
+        requests.display()
+    );
+    let url = format!("http://127.0.0.1:{port}/start");
+    let mut manager = start_web(dir.path(), &args, &url, r#""timeout": 20"#, "");
+    manager.lines_starting(&["ready", "rmanager: ready: "]);
+    manager.signal(libc::SIGTERM);
+    assert_eq!(manager.finish().code, 0);
+    // Each attempt asks for /start, is sent to /health, and asks for that: once each.
+    let asked = std::fs::read_to_string(&requests).unwrap();
+    let asked: Vec<&str> = asked.lines().collect();
+    assert!(
+        !asked.is_empty() && asked.chunks(2).all(|pair| pair == ["/start", "/health"]),
+        "{asked:?}"
+    );
+
+    // A redirect whose code passes is not followed; one that never ends fails.
+    let mut manager = start_web(dir.path(), &args, &url, r#""status": 302"#, "");
+    manager.lines_starting(&["ready", "rmanager: ready: "]);
+    manager.signal(libc::SIGTERM);
+    assert_eq!(manager.finish().code, 0);
+    let looping = format!(
+        r#""--listen", "127.0.0.1:{port}", "--status", "302", "--header", "Location: /again""#
+    );
+    let manager = start_web(dir.path(), &looping, &url, r#""timeout": 0.5"#, "");
+    let run = manager.finish();
+    assert_eq!(run.code, 5);
+    assert!(
+        run.stderr
+            .contains(&format!("web: {url}: more than 30 redirects (")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn each_attempt_is_bounded_by_interval_and_reported_when_asked() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,6 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use surf::middleware::Redirect;
 use surf::{RequestBuilder, Url};
 
 use super::kind::{Kind, Resolution};
@@ -42,8 +41,7 @@ impl Verifier for HttpOkVerifier {
                 Ok(url) => url,
                 Err(e) => return Readiness::Failed(format!("{}: not a valid URL: {e}", self.url)),
             };
-            // Redirects are followed, as pymanager's `requests.get` does.
-            let client = surf::Client::with_http_client(PlainHttp).with(Redirect::default());
+            let client = surf::Client::with_http_client(PlainHttp);
             let method = match self.method {
                 HttpMethod::Get => surf::http::Method::Get,
                 HttpMethod::Head => surf::http::Method::Head,
@@ -75,32 +73,47 @@ impl Verifier for HttpOkVerifier {
 }
 
 impl HttpOkVerifier {
-    /// One request; `Err` says why it did not pass.
+    /// One request, and the redirects it answers with; `Err` says why it did not pass.
+    /// Redirects are followed here, as pymanager's `requests.get` does, rather than by
+    /// surf's middleware, which sends every request twice (once to look for a redirect).
     async fn attempt(
         &self,
         client: &surf::Client,
         method: surf::http::Method,
         url: &Url,
     ) -> Result<(), String> {
-        let mut request = RequestBuilder::new(method, url.clone());
-        for (name, value) in &self.headers {
-            request = request.header(name.as_str(), value.as_str());
+        let mut url = url.clone();
+        for _ in 0..=REDIRECTS {
+            let mut request = RequestBuilder::new(method, url.clone());
+            for (name, value) in &self.headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            let response = client.send(request).await.map_err(|e| e.to_string())?;
+            let code = response
+                .ext::<RawStatus>()
+                .map_or(u16::from(response.status()), |raw| raw.0);
+            // A redirect is followed, unless its code is one that passes (`"status": 302`).
+            let passes = match &self.status[..] {
+                [] => (200..300).contains(&code),
+                codes => codes.contains(&code),
+            };
+            let location = response.header("Location").map(|l| l.last().as_str());
+            match (passes, code, location) {
+                (true, ..) => return Ok(()),
+                (false, 301 | 302 | 303 | 307 | 308, Some(location)) => {
+                    url = url
+                        .join(location)
+                        .map_err(|e| format!("status {code} to {}: {e}", quoted(location)))?;
+                }
+                (false, ..) => return Err(format!("status {code}")),
+            }
         }
-        let response = client.send(request).await.map_err(|e| e.to_string())?;
-        let code = response
-            .ext::<RawStatus>()
-            .map_or(u16::from(response.status()), |raw| raw.0);
-        let passes = match &self.status[..] {
-            [] => (200..300).contains(&code),
-            codes => codes.contains(&code),
-        };
-        if passes {
-            Ok(())
-        } else {
-            Err(format!("status {code}"))
-        }
+        Err(format!("more than {REDIRECTS} redirects"))
     }
 }
+
+/// The most redirects an attempt follows (as many as `requests`).
+const REDIRECTS: usize = 30;
 
 /// Passes when a request to `url` answers with a 2xx status (or one of `status`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

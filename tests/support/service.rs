@@ -8,6 +8,8 @@
 //!   --require LINE      answer 401 to requests without this exact header line
 //!   --silent            accept connections but never answer
 //!   --header LINE       add this header line (any bytes) to every answer
+//!   --redirect-to PATH  answer a request for any other path with 302 to PATH
+//!   --requests FILE     append the path of every request to FILE, a line each
 //!   --ignore-term       ignore SIGTERM
 //!   --grandchild        start `sleep 600` in the same process group
 //!   --print-bytes N     write N bytes to stdout, then N to stderr
@@ -42,6 +44,8 @@ fn main() {
         require: None,
         silent: false,
         header: None,
+        redirect_to: None,
+        requests: None,
     };
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -55,6 +59,8 @@ fn main() {
             "--require" => answer.require = Some(value()),
             "--silent" => answer.silent = true,
             "--header" => answer.header = Some(value()),
+            "--redirect-to" => answer.redirect_to = Some(value()),
+            "--requests" => answer.requests = Some(value()),
             "--ignore-term" => ignore_term = true,
             "--grandchild" => grandchild = true,
             "--print-bytes" => print_bytes = number(&value()),
@@ -125,6 +131,8 @@ struct Answer {
     header: Option<String>,
     require: Option<String>,
     silent: bool,
+    redirect_to: Option<String>,
+    requests: Option<String>,
 }
 
 fn serve(address: &str, answer: Answer, stamp_listen: Option<String>) -> ! {
@@ -144,7 +152,17 @@ fn serve(address: &str, answer: Answer, stamp_listen: Option<String>) -> ! {
             let mut reader = BufReader::new(&stream);
             let mut line = String::new();
             let mut authorized = answer.require.is_none();
-            // Read the request head, then answer and close.
+            let _ = reader.read_line(&mut line);
+            let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+            if let Some(requests) = &answer.requests {
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(requests);
+                let _ = file.as_mut().map(|f| writeln!(f, "{path}"));
+            }
+            line.clear();
+            // Read the rest of the request head, then answer and close.
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
                 let header = line.trim_end();
                 if header.is_empty() {
@@ -156,17 +174,14 @@ fn serve(address: &str, answer: Answer, stamp_listen: Option<String>) -> ! {
                     .is_some_and(|r| same_header(r, header));
                 line.clear();
             }
-            let status = if authorized { answer.status } else { 401 };
+            let mut status = if authorized { answer.status } else { 401 };
+            let mut headers: String = answer.header.iter().map(|h| format!("{h}\r\n")).collect();
+            if let Some(to) = answer.redirect_to.as_ref().filter(|to| **to != path) {
+                status = 302;
+                headers.push_str(&format!("Location: {to}\r\n"));
+            }
             let _ = (&stream).write_all(
-                format!(
-                    "HTTP/1.0 {status} X\r\n{}Content-Length: 3\r\n\r\nok\n",
-                    answer
-                        .header
-                        .as_ref()
-                        .map(|h| format!("{h}\r\n"))
-                        .unwrap_or_default()
-                )
-                .as_bytes(),
+                format!("HTTP/1.0 {status} X\r\n{headers}Content-Length: 3\r\n\r\nok\n").as_bytes(),
             );
         });
     }
