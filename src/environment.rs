@@ -104,7 +104,7 @@ impl Environment {
                 crate::say!("cannot write {}: {e}", path.display());
             }
         }
-        page_out_startup_code();
+        unmap_startup_code();
         Ok(())
     }
 
@@ -185,42 +185,53 @@ async fn handle_signals(
     }
 }
 
-/// Hands the pages of rmanager's own code back to the system once the environment is up.
-/// Reading and checking the file (the schema validator and its regular expressions above
-/// all) runs half of the binary's code once; the kernel maps it, 64 KiB around each page
-/// touched, and keeps it resident for the environment's life. MADV_PAGEOUT reclaims what is
-/// not mapped elsewhere (another rmanager's pages stay); what runs again later (a restart,
-/// the control API, the shutdown) is read back in at its first use. Clean file pages only:
-/// the advice leaves written (relocated) pages as they are, so it cannot change a byte.
-fn page_out_startup_code() {
+/// Lets go of the pages of rmanager's own code once the environment is up. Reading and
+/// checking the file (the schema validator and its regular expressions above all) runs half
+/// of the binary's code once; the kernel maps it, 64 KiB around each page touched, and it
+/// would count as rmanager's resident memory for the environment's life. MADV_DONTNEED
+/// takes those pages out of rmanager's page tables but leaves them in the page cache: what
+/// runs again later (a restart, the control API, the shutdown) is mapped back at its first
+/// use without reading the disk. (MADV_PAGEOUT would also drop them from the cache, and
+/// the next request would wait for the disk: milliseconds.) Only on mappings with no
+/// private copy of a page (`Anonymous: 0 kB`): on a read-only mapping nothing can be
+/// written since, and dropping a relocated page would undo its relocation.
+fn unmap_startup_code() {
     let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
         return;
     };
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+    let Some(exe) = exe.to_str() else {
         return;
     };
-    for line in maps.lines() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    // Each mapping: its header (`start-end perms offset dev inode path`), then its fields.
+    let mut ours: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
         let mut fields = line.split_whitespace();
-        let (Some(range), Some(permissions)) = (fields.next(), fields.next()) else {
+        let Some(first) = fields.next() else {
             continue;
         };
-        let path = fields.nth(3);
-        if !permissions.starts_with("r-") || path != exe.to_str() {
-            continue;
-        }
-        let Some((start, end)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(start), Ok(end)) = (
-            usize::from_str_radix(start, 16),
-            usize::from_str_radix(end, 16),
-        ) else {
-            continue;
-        };
-        // SAFETY: a range of our own read-only file mappings, as /proc lists it; PAGEOUT
-        // is advice about residency, never about contents.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT);
+        if let Some((start, end)) = first.split_once('-') {
+            let permissions = fields.next().unwrap_or("");
+            let read_only = permissions.starts_with("r-");
+            ours = match (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            ) {
+                (Ok(start), Ok(end)) if read_only && fields.nth(3) == Some(exe) => {
+                    Some((start, end))
+                }
+                _ => None,
+            };
+        } else if first == "Anonymous:" && fields.next() == Some("0") {
+            if let Some((start, end)) = ours.take() {
+                // SAFETY: one of our own read-only file mappings with no private page, as
+                // the kernel lists it: its pages are the file's, mapped again at next use.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                }
+            }
         }
     }
 }
