@@ -151,37 +151,32 @@ impl Bench {
                     (true, 50) => "< 300 ms".to_owned(),
                     _ => format!("ideal {:.0} ms", ideal * 1000.0),
                 };
-                self.row(
-                    &format!(
-                        "ready: {n} service{}, {startup}",
-                        if n == 1 { "" } else { "s" }
-                    ),
-                    "ms",
-                    &target,
-                    parallel,
-                    |tool| {
-                        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-                        let processes = Process::slow_services(&ports);
-                        let started = Instant::now();
-                        let env = Env::launch(
-                            tool,
-                            Setup {
-                                processes,
-                                parallel,
-                                ..Setup::default()
-                            },
-                        )?;
-                        env.wait_for_status("running", Duration::from_secs(30 + n as u64))?;
-                        let elapsed = started.elapsed();
-                        let all_answer = ports
-                            .iter()
-                            .all(|&p| TcpStream::connect(("127.0.0.1", p)).is_ok());
-                        env.stop();
-                        all_answer.then(|| ms(elapsed))
-                    },
+                let what = format!(
+                    "ready: {n} service{}, {startup}",
+                    if n == 1 { "" } else { "s" }
                 );
+                self.row(&what, "ms", &target, parallel, |tool| {
+                    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+                    let processes = Process::slow_services(&ports);
+                    let started = Instant::now();
+                    let env = Env::launch(
+                        tool,
+                        Setup {
+                            processes,
+                            parallel,
+                            ..Setup::default()
+                        },
+                    )?;
+                    env.wait_for_status("running", Duration::from_secs(30 + n as u64))?;
+                    let elapsed = started.elapsed();
+                    let all_answer = ports
+                        .iter()
+                        .all(|&p| TcpStream::connect(("127.0.0.1", p)).is_ok());
+                    env.stop();
+                    all_answer.then(|| ms(elapsed))
+                });
                 // The ratio to the ideal, for each tool, after the target.
-                if let Some(row) = self.rows.last_mut().filter(|r| r.what.starts_with("ready")) {
+                if let Some(row) = self.rows.last_mut().filter(|r| r.what == what) {
                     let ratio = |v: Option<f64>| v.map(|v| format!("{:.3}", v / (ideal * 1000.0)));
                     let ratios: Vec<String> = [("rmanager", row.ours), ("pymanager", row.theirs)]
                         .into_iter()
@@ -724,6 +719,7 @@ impl Setup {
 
 /// A running manager with its control API.
 struct Env {
+    tool: Tool,
     child: Child,
     api_port: u16,
     _dir: tempfile::TempDir,
@@ -757,6 +753,7 @@ impl Env {
             .spawn()
             .ok()?;
         Some(Env {
+            tool,
             child,
             api_port,
             _dir: dir,
@@ -797,7 +794,11 @@ impl Env {
             }
             std::thread::sleep(Duration::from_micros(500));
         }
-        eprintln!("    gave up waiting for status {status:?}");
+        let tool = match self.tool {
+            Tool::Rmanager => "rmanager",
+            Tool::Pymanager => "pymanager",
+        };
+        eprintln!("    {tool}: gave up waiting for status {status:?}");
         None
     }
 
