@@ -141,6 +141,7 @@ impl Pipeline {
     async fn read(&self, mut from: Async<File>, stream: Stream) {
         let mut splitter = Splitter::default();
         let mut chunk = vec![0; CHUNK];
+        let mut gathered = Gathered::default();
         loop {
             let read = async {
                 match from.read(&mut chunk).await {
@@ -157,7 +158,10 @@ impl Pipeline {
             } else {
                 read.await
             };
-            let mut batch = Vec::new();
+            let mut batch = match &self.destination {
+                Destination::Terminal(_) => printer::spare(),
+                Destination::File(_) | Destination::Nowhere => Vec::new(),
+            };
             match next {
                 Read::Bytes(n) => {
                     if let Destination::Terminal(Some(label)) = &self.destination {
@@ -166,16 +170,21 @@ impl Pipeline {
                     }
                     let bytes = &chunk[..n];
                     self.pass_on(bytes, &mut batch);
-                    self.lines(stream, &mut batch, |line| splitter.feed(bytes, line));
+                    let split = |line: &mut dyn FnMut(&[u8], Piece)| splitter.feed(bytes, line);
+                    self.lines(stream, bytes, &mut gathered, &mut batch, split);
                 }
-                Read::Quiet => self.lines(stream, &mut batch, |line| splitter.flush(line)),
+                Read::Quiet => {
+                    let split = |line: &mut dyn FnMut(&[u8], Piece)| splitter.flush(line);
+                    self.lines(stream, &[], &mut gathered, &mut batch, split);
+                }
                 Read::End => {
-                    self.lines(stream, &mut batch, |line| splitter.flush(line));
-                    self.print(batch).await;
+                    let split = |line: &mut dyn FnMut(&[u8], Piece)| splitter.flush(line);
+                    self.lines(stream, &[], &mut gathered, &mut batch, split);
+                    printer::print(batch).await;
                     return;
                 }
             }
-            self.print(batch).await;
+            printer::print(batch).await;
         }
     }
 
@@ -192,18 +201,19 @@ impl Pipeline {
         }
     }
 
-    /// Hands each line `split` finds to the recent output, the `log` check and the
-    /// labelled terminal.
+    /// Hands each line `split` finds in `read` (and what came before it) to the `log`
+    /// check, the labelled terminal and the recent output.
     fn lines(
         &self,
         stream: Stream,
+        read: &[u8],
+        gathered: &mut Gathered,
         batch: &mut Vec<u8>,
         split: impl FnOnce(&mut dyn FnMut(&[u8], Piece)),
     ) {
         let capture = &self.capture;
         // The lines of one read arrived together.
         let at = SystemTime::now();
-        let mut recent = capture.recent.lock().unwrap_or_else(|e| e.into_inner());
         let label = match &self.destination {
             Destination::Terminal(Some(label)) if label.timestamps => {
                 let mut text = label.name.clone();
@@ -215,7 +225,7 @@ impl Pipeline {
             _ => None,
         };
         split(&mut |line: &[u8], piece: Piece| {
-            recent.push(at, stream, line);
+            gathered.note(line, read);
             if piece == Piece::Start {
                 capture.cut.store(true, Ordering::Relaxed);
             }
@@ -233,11 +243,75 @@ impl Pipeline {
                 batch.push(b'\n');
             }
         });
+        let mut recent = capture.recent.lock().unwrap_or_else(|e| e.into_inner());
+        gathered.keep(&mut recent, at, stream, read);
+    }
+}
+
+/// The lines of one read, noted as they are found and kept once it is done: only the last
+/// [`Recent::max_lines`] of them can stay in the recent output, and a flood's read holds
+/// thousands, so the rest are never copied there. A line is noted by its place in the read,
+/// or copied aside when it is not in it (the end of a line begun by an earlier read).
+#[derive(Default)]
+struct Gathered {
+    lines: Vec<(Place, std::ops::Range<usize>)>,
+    aside: Vec<u8>,
+}
+
+#[derive(Clone, Copy)]
+enum Place {
+    Read,
+    Aside,
+}
+
+impl Gathered {
+    fn note(&mut self, line: &[u8], read: &[u8]) {
+        let start = (line.as_ptr() as usize).wrapping_sub(read.as_ptr() as usize);
+        if start <= read.len() && line.len() <= read.len() - start {
+            self.lines.push((Place::Read, start..start + line.len()));
+        } else {
+            let start = self.aside.len();
+            self.aside.extend_from_slice(line);
+            self.lines.push((Place::Aside, start..self.aside.len()));
+        }
     }
 
-    async fn print(&self, batch: Vec<u8>) {
-        if !batch.is_empty() {
-            printer::print(batch).await;
+    fn keep(&mut self, recent: &mut Recent, at: SystemTime, stream: Stream, read: &[u8]) {
+        let skipped = self.lines.len().saturating_sub(recent.max_lines());
+        for (place, range) in self.lines.drain(..).skip(skipped) {
+            let text = match place {
+                Place::Read => &read[range],
+                Place::Aside => &self.aside[range],
+            };
+            recent.push(at, stream, text);
         }
+        self.aside.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recent output after `reads`, each split and gathered as the reader does.
+    fn recent_after(reads: &[&[u8]], max_lines: usize) -> Vec<String> {
+        let (mut recent, mut gathered) = (Recent::new(max_lines), Gathered::default());
+        let mut splitter = Splitter::default();
+        for read in reads {
+            splitter.feed(read, &mut |line, _| gathered.note(line, read));
+            gathered.keep(&mut recent, SystemTime::now(), Stream::Stdout, read);
+        }
+        recent.last(100).into_iter().map(|l| l.text).collect()
+    }
+
+    #[test]
+    fn a_read_keeps_its_last_lines_whether_in_it_or_begun_before() {
+        let reads: [&[u8]; 2] = [b"one\ntw", b"o\nthree\nfour\nfive\n"];
+        assert_eq!(
+            recent_after(&reads, 10),
+            ["one", "two", "three", "four", "five"]
+        );
+        assert_eq!(recent_after(&reads, 3), ["three", "four", "five"]);
+        assert_eq!(recent_after(&reads, 4), ["two", "three", "four", "five"]);
     }
 }

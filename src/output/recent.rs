@@ -53,6 +53,11 @@ impl Recent {
         }
     }
 
+    /// The most lines kept.
+    pub fn max_lines(&self) -> usize {
+        self.max_lines
+    }
+
     /// Keeps `text`, which arrived `at`.
     pub fn push(&mut self, at: SystemTime, stream: Stream, text: &[u8]) {
         if self.max_lines == 0 {
@@ -73,17 +78,19 @@ impl Recent {
         }
     }
 
-    /// How many of the oldest lines, and how many bytes, are beyond the limits.
+    /// How many of the oldest lines, and how many bytes, are beyond the limits: counted
+    /// from the oldest, so that the cost is in the lines dropped, not in those kept.
     fn beyond_limits(&self) -> (usize, usize) {
-        let (mut kept, mut bytes) = (0, 0);
-        for line in self.lines.iter().rev() {
-            if kept == self.max_lines || bytes + line.len > Self::BYTES {
+        let (mut count, mut bytes) = (0, 0);
+        for line in &self.lines {
+            if self.lines.len() - count <= self.max_lines && self.text.len() - bytes <= Self::BYTES
+            {
                 break;
             }
-            kept += 1;
+            count += 1;
             bytes += line.len;
         }
-        (self.lines.len() - kept, self.text.len() - bytes)
+        (count, bytes)
     }
 
     /// The last `n` lines within the limits, oldest first.
