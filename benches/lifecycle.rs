@@ -1046,11 +1046,19 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// Writes what earlier runs left in the page cache to disk before a timed run, so that
+/// each run starts alike: without it, the gigabytes the runs before wrote are written back
+/// during the later ones, which compete with it for this machine's two cores.
+fn settle_writes() {
+    rustix::fs::sync();
+}
+
 /// Seconds for `cat data | cat > out`, the pipe as large as rmanager makes its own.
 fn relayed(data: &Path, out: &Path) -> Option<f64> {
     let (read, write) = rustix::pipe::pipe().ok()?;
     rustix::pipe::fcntl_setpipe_size(&write, 1 << 20).ok()?;
     let file = std::fs::File::create(out).ok()?;
+    settle_writes();
     let started = Instant::now();
     let mut from = Command::new("cat").arg(data).stdout(write).spawn().ok()?;
     let mut to = Command::new("cat").stdin(read).stdout(file).spawn().ok()?;
@@ -1060,6 +1068,7 @@ fn relayed(data: &Path, out: &Path) -> Option<f64> {
 
 fn timed(command: &mut Command, out: &Path) -> Option<(f64, f64)> {
     let file = std::fs::File::create(out).ok()?;
+    settle_writes();
     let started = Instant::now();
     let child = command
         .stdin(Stdio::null())
