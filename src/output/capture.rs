@@ -278,13 +278,14 @@ impl Gathered {
 
     fn keep(&mut self, recent: &mut Recent, at: SystemTime, stream: Stream, read: &[u8]) {
         let skipped = self.lines.len().saturating_sub(recent.max_lines());
-        for (place, range) in self.lines.drain(..).skip(skipped) {
+        for (place, range) in &self.lines[skipped..] {
             let text = match place {
-                Place::Read => &read[range],
-                Place::Aside => &self.aside[range],
+                Place::Read => &read[range.clone()],
+                Place::Aside => &self.aside[range.clone()],
             };
             recent.push(at, stream, text);
         }
+        self.lines.clear();
         self.aside.clear();
     }
 }

@@ -34,7 +34,13 @@ impl Splitter {
             bytes = &bytes[1..];
         }
         self.after_return = false;
-        while let Some(end) = memchr::memchr2(b'\n', b'\r', bytes) {
+        // Most output has no `\r` at all: one look for one, then the cheaper search.
+        let returns = memchr::memchr(b'\r', bytes).is_some();
+        let next_end = |bytes: &[u8]| match returns {
+            true => memchr::memchr2(b'\n', b'\r', bytes),
+            false => memchr::memchr(b'\n', bytes),
+        };
+        while let Some(end) = next_end(bytes) {
             self.complete(&bytes[..end], line);
             let ending = bytes[end];
             bytes = &bytes[end + 1..];
