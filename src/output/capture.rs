@@ -173,18 +173,15 @@ impl Pipeline {
                     let split = |line: &mut dyn FnMut(&[u8], Piece)| splitter.feed(bytes, line);
                     self.lines(stream, bytes, &mut gathered, &mut batch, split);
                 }
-                Read::Quiet => {
+                Read::Quiet | Read::End => {
                     let split = |line: &mut dyn FnMut(&[u8], Piece)| splitter.flush(line);
                     self.lines(stream, &[], &mut gathered, &mut batch, split);
-                }
-                Read::End => {
-                    let split = |line: &mut dyn FnMut(&[u8], Piece)| splitter.flush(line);
-                    self.lines(stream, &[], &mut gathered, &mut batch, split);
-                    printer::print(batch).await;
-                    return;
                 }
             }
             printer::print(batch).await;
+            if let Read::End = next {
+                return;
+            }
         }
     }
 
