@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -15,6 +16,10 @@ static SINK: OnceLock<Mutex<Box<dyn Write + Send>>> = OnceLock::new();
 
 /// Who else hears of them: the progress display.
 static OBSERVER: OnceLock<Box<Observer>> = OnceLock::new();
+
+/// Whether the observer hears each failed attempt of a check (only the terminal's block
+/// shows them).
+static ATTEMPTS_OBSERVED: AtomicBool = AtomicBool::new(false);
 
 type Observer = dyn Fn(&Event) + Send + Sync;
 
@@ -82,21 +87,27 @@ pub fn init(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Passes every event to `observer` from now on (once: a second one is ignored).
-pub fn observe(observer: impl Fn(&Event) + Send + Sync + 'static) {
-    let _ = OBSERVER.set(Box::new(observer));
+/// Passes every event to `observer` from now on (once: a second one is ignored); each
+/// failed attempt of a check only if `attempts`.
+pub fn observe(observer: impl Fn(&Event) + Send + Sync + 'static, attempts: bool) {
+    if OBSERVER.set(Box::new(observer)).is_ok() {
+        ATTEMPTS_OBSERVED.store(attempts, Ordering::Relaxed);
+    }
 }
 
-/// Whether anyone hears events: code that makes thousands of them (a check's attempts)
-/// words them only then.
-pub fn wanted() -> bool {
-    OBSERVER.get().is_some() || SINK.get().is_some()
+/// Whether anyone hears of a check's failed attempts: a check makes thousands, and each
+/// is worded (an error's text, a string) only then.
+pub fn attempts_wanted() -> bool {
+    ATTEMPTS_OBSERVED.load(Ordering::Relaxed) || SINK.get().is_some()
 }
 
 /// Records `event`, when events were asked for, and tells the observer.
 pub fn emit(event: Event) {
     if let Some(observer) = OBSERVER.get() {
-        observer(&event);
+        let attempt = matches!(event, Event::CheckAttemptFailed { .. });
+        if !attempt || ATTEMPTS_OBSERVED.load(Ordering::Relaxed) {
+            observer(&event);
+        }
     }
     let Some(sink) = SINK.get() else {
         return;

@@ -21,7 +21,7 @@ pub fn show(spec: &ManagerSpec) {
     }
     let board = Arc::new(Mutex::new(Board::new(spec)));
     let seen = board.clone();
-    events::observe(move |event| {
+    let observer = move |event: &Event| {
         let mut board = seen.lock().unwrap_or_else(|e| e.into_inner());
         if board.over {
             return;
@@ -40,8 +40,11 @@ pub fn show(spec: &ManagerSpec) {
                 }
             }
         }
-    });
-    if progress == Progress::Tty {
+    };
+    // Only the block shows a check's failed attempts.
+    let tty = progress == Progress::Tty;
+    events::observe(observer, tty);
+    if tty {
         crate::runtime::spawn(async move {
             loop {
                 crate::runtime::sleep(TICK).await;

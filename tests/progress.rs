@@ -107,6 +107,27 @@ fn a_terminal_gets_a_block_redrawn_in_place_that_ends_in_its_final_state() {
 }
 
 #[test]
+fn a_terminal_block_shows_the_failed_attempts_of_a_check_that_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let config = serde_json::json!({"processes": {"web": {
+        "executable": support::service(),
+        "arguments": ["--delay-ms", "600", "--listen", format!("127.0.0.1:{port}")],
+        "verifier": {"type": "tcp", "arguments": {"port": port}},
+    }}});
+    write(dir.path(), "rmanager.json", config.to_string());
+    let (code, screen, stderr) = run_on_terminal(dir.path(), &["--color", "never", "--", "true"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{screen}");
+    // The loopback check waits on the prober thread, whose attempts reach the block.
+    assert!(
+        screen.contains(&format!(
+            " attempts failed: tcp 127.0.0.1:{port}: connection refused)"
+        )),
+        "{screen:?}"
+    );
+}
+
+#[test]
 fn a_failed_launch_leaves_the_block_saying_what_failed_and_what_never_started() {
     let dir = tempfile::tempdir().unwrap();
     write(

@@ -105,7 +105,7 @@ fn serve() {
             }
             watch.attempts += 1;
             let open = attempt(watch);
-            if !open && events::wanted() {
+            if !open && events::attempts_wanted() {
                 events::emit(Event::CheckAttemptFailed {
                     process: &watch.process,
                     reason: &format!("{}: {}", watch.target, words(&watch.last)),
