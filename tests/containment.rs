@@ -484,6 +484,98 @@ fn a_daemon_dies_with_a_killed_rmanager_where_a_cgroup_can_be_made() {
     });
 }
 
+/// Children start in the environment's cgroup while rmanager itself stays outside (moving
+/// a process into a cgroup costs an RCU grace period); `hide_clone3` runs rmanager as
+/// Docker's old seccomp profile did, with clone3 answering ENOSYS, where each child moves
+/// itself in before it runs its program.
+fn children_start_in_the_cgroup(hide_clone3: bool) {
+    use std::os::unix::process::CommandExt;
+    use support::StartManager;
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {
+            "web": {"executable": "echo $$ > web.pid; exec sleep 600", "options": {"shell": "sh"}}
+        }}),
+    );
+    let mut command = support::rmanager_command(dir.path());
+    command.args(["-v", "-l", "rmanager.log"]);
+    if hide_clone3 {
+        // SAFETY: between fork and exec: prctl calls on a filter that outlives them.
+        unsafe { command.pre_exec(enosys_for_clone3) };
+    }
+    let manager = command.start();
+    let web = pid_in(dir.path(), "web.pid");
+    let log = read(dir.path(), "rmanager.log");
+    let Some(cgroup) = log
+        .split("and the cgroup ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+    else {
+        assert!(
+            !cgroups_writable(),
+            "a writable hierarchy but no cgroup: {log}"
+        );
+        eprintln!("not checked here: no writable cgroup v2 hierarchy on this machine");
+        manager.signal(libc::SIGTERM);
+        return;
+    };
+    let name = cgroup.rsplit('/').next().unwrap().to_owned();
+    let inside = |pid: i32| {
+        read(Path::new(&format!("/proc/{pid}")), "cgroup")
+            .lines()
+            .any(|l| l.starts_with("0::") && l.ends_with(&format!("/{name}")))
+    };
+    assert!(inside(web), "web is in {cgroup}");
+    assert!(!inside(manager.pid()), "rmanager stays outside {cgroup}");
+    manager.signal(libc::SIGTERM);
+    let run = manager.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!alive(web));
+    wait_until("the cgroup to be removed", PATIENCE, || {
+        !Path::new(cgroup).exists()
+    });
+}
+
+/// A seccomp filter that makes clone3 fail with ENOSYS, for this process and what it
+/// starts.
+fn enosys_for_clone3() -> std::io::Result<()> {
+    const SYS_CLONE3: u32 = 435;
+    let statement = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+    let filter = [
+        // The system call's number, from seccomp_data.
+        statement(0x20, 0, 0, 0),
+        statement(0x15, SYS_CLONE3, 0, 1),
+        statement(0x06, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32, 0, 0),
+        statement(0x06, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: prctl with plain integers and a program that outlives the call.
+    let installed = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &program) == 0
+    };
+    match installed {
+        true => Ok(()),
+        false => Err(std::io::Error::last_os_error()),
+    }
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn children_are_born_in_the_cgroup_and_rmanager_stays_outside() {
+    children_start_in_the_cgroup(false);
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn children_move_into_the_cgroup_where_clone3_is_hidden() {
+    children_start_in_the_cgroup(true);
+}
+
 /// A finished setup step's group id, once reused by an unrelated group leader, is never
 /// signalled: not at shutdown, and not by the watchdog after a SIGKILL. Set up in a pid
 /// namespace of its own, where ns_last_pid makes the reuse happen on purpose.

@@ -51,6 +51,8 @@ pub struct Command {
     pub(super) new_group: bool,
     /// The watchdog's record, sent by the child itself before it runs its program.
     pub(super) record: Option<super::watchdog::Record>,
+    /// The environment's cgroup, where the child starts.
+    pub(super) cgroup: Option<super::cgroup::Entry>,
 }
 
 impl Command {
@@ -64,6 +66,7 @@ impl Command {
             stdio: Default::default(),
             new_group: false,
             record: None,
+            cgroup: None,
         }
     }
 

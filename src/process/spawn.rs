@@ -9,7 +9,8 @@
 //! Everything is prepared in the parent; the child only makes system calls on its own
 //! stack, and writes the errno of a failed step where the parent reads it once the child
 //! has exec'd or exited. CLONE_PIDFD hands over a pidfd with the pid, so there is no moment
-//! at which the pid could name another process.
+//! at which the pid could name another process. Where the environment has a cgroup, the
+//! child is born in it (clone3 with CLONE_INTO_CGROUP, see [`super::cgroup`]).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
@@ -50,6 +51,8 @@ struct Setup {
     stdio: [RawFd; 3],
     new_group: bool,
     parent: libc::pid_t,
+    /// The `cgroup.procs` the child writes itself into, when it could not be born inside.
+    join: Option<libc::c_int>,
     record: Option<Record>,
     /// Set by the child to the errno of the step that failed.
     error: AtomicI32,
@@ -106,7 +109,7 @@ pub(super) fn spawn(command: &Command, stack: &mut [u8]) -> io::Result<Spawned> 
         }
         ours.push(mine);
     }
-    let setup = Setup {
+    let mut setup = Setup {
         argv: strings.pointers(argv),
         envp: strings.pointers(envp),
         candidates,
@@ -114,27 +117,24 @@ pub(super) fn spawn(command: &Command, stack: &mut [u8]) -> io::Result<Spawned> 
         stdio,
         new_group: command.new_group,
         parent: std::process::id() as libc::pid_t,
+        join: None,
         record: command.record,
         error: AtomicI32::new(0),
     };
-    let top = stack.as_mut_ptr_range().end;
-    // 16-byte alignment, as the ABI wants of a stack pointer.
-    let top = top.wrapping_sub(top as usize % 16);
     let mut pidfd: libc::c_int = -1;
-    // SAFETY: `child` makes only system calls and touches only `setup`, which outlives
-    // the clone: CLONE_VFORK suspends this thread until the child has exec'd or exited.
-    let pid = unsafe {
-        libc::clone(
-            child,
-            top.cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
-            ptr::from_ref(&setup).cast_mut().cast(),
-            &mut pidfd as *mut libc::c_int,
-        )
-    };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
+    let pid = match command.cgroup {
+        None => clone(&setup, stack, &mut pidfd),
+        Some(cgroup) => match clone_into(&setup, stack, cgroup.dir, &mut pidfd) {
+            // Where clone3 is hidden (ENOSYS, or EPERM from some seccomp profiles), the
+            // child moves itself in.
+            Err(libc::ENOSYS | libc::EPERM) => {
+                setup.join = Some(cgroup.procs);
+                clone(&setup, stack, &mut pidfd)
+            }
+            born => born,
+        },
     }
+    .map_err(io::Error::from_raw_os_error)?;
     // SAFETY: CLONE_PIDFD wrote a new descriptor that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop(theirs);
@@ -155,6 +155,116 @@ pub(super) fn spawn(command: &Command, stack: &mut [u8]) -> io::Result<Spawned> 
             Err(io::Error::from_raw_os_error(errno))
         }
     }
+}
+
+/// The top of `stack`, aligned to 16 bytes as the ABI wants of a stack pointer.
+fn stack_top(stack: &mut [u8]) -> *mut u8 {
+    let top = stack.as_mut_ptr_range().end;
+    top.wrapping_sub(top as usize % 16)
+}
+
+/// The flag of clone3 that starts the child in the cgroup whose directory is open at
+/// `clone_args.cgroup` (Linux 5.7).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Clones `child` with `setup` on `stack`: the pid, or the errno.
+fn clone(setup: &Setup, stack: &mut [u8], pidfd: &mut libc::c_int) -> Result<i32, libc::c_int> {
+    // SAFETY: `child` makes only system calls and touches only `setup`, which outlives the
+    // clone: CLONE_VFORK suspends this thread until the child has exec'd or exited.
+    let pid = unsafe {
+        libc::clone(
+            child,
+            stack_top(stack).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            ptr::from_ref(setup).cast_mut().cast(),
+            ptr::from_mut(pidfd),
+        )
+    };
+    match pid {
+        -1 => Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)),
+        pid => Ok(pid),
+    }
+}
+
+/// Clones as [`clone`] does, the child born in the cgroup open at `cgroup`; ENOSYS where
+/// clone3 is hidden, or not implemented here.
+#[cfg(target_arch = "x86_64")]
+fn clone_into(
+    setup: &Setup,
+    stack: &mut [u8],
+    cgroup: RawFd,
+    pidfd: &mut libc::c_int,
+) -> Result<i32, libc::c_int> {
+    let base = stack.as_mut_ptr();
+    let top = stack_top(stack);
+    // SAFETY: plain integers; zero is "not used" for every other field.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags =
+        (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_INTO_CGROUP;
+    args.pidfd = ptr::from_mut(pidfd) as u64;
+    args.exit_signal = libc::SIGCHLD as u64;
+    args.stack = base as u64;
+    args.stack_size = top as u64 - base as u64;
+    args.cgroup = cgroup as u64;
+    // SAFETY: as for clone in `spawn`: the child runs `child` on `stack` and touches only
+    // `setup`, which outlives it (CLONE_VFORK).
+    let pid = unsafe {
+        rmanager_clone3(
+            &mut args,
+            std::mem::size_of::<libc::clone_args>(),
+            child,
+            ptr::from_ref(setup).cast_mut().cast(),
+        )
+    };
+    match pid {
+        ..0 => Err(-pid as libc::c_int),
+        pid => Ok(pid as i32),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn clone_into(_: &Setup, _: &mut [u8], _: RawFd, _: &mut libc::c_int) -> Result<i32, libc::c_int> {
+    Err(libc::ENOSYS)
+}
+
+// clone3 has no wrapper in libc: as glibc's clone does for clone, it runs `f(arg)` in the
+// child, on the stack the arguments give (the kernel switches to it), and exits with what
+// `f` returns. The child's registers are the parent's but for rax, rcx and r11, so f and
+// arg are kept in r8 and r9.
+#[cfg(target_arch = "x86_64")]
+std::arch::global_asm!(
+    ".globl rmanager_clone3",
+    ".type rmanager_clone3, @function",
+    "rmanager_clone3:",
+    "mov r8, rdx",
+    "mov r9, rcx",
+    "mov eax, 435", // SYS_clone3
+    "syscall",
+    "test rax, rax",
+    "jz 2f",
+    "ret",
+    "2:",
+    "xor ebp, ebp",
+    "mov rdi, r9",
+    "call r8",
+    "mov edi, eax",
+    "mov eax, 60", // SYS_exit
+    "syscall",
+    "ud2",
+    ".size rmanager_clone3, . - rmanager_clone3",
+);
+
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" {
+    /// Returns the child's pid in the parent, or -errno.
+    fn rmanager_clone3(
+        args: *mut libc::clone_args,
+        size: usize,
+        f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+        arg: *mut libc::c_void,
+    ) -> libc::c_long;
 }
 
 /// The child, between clone and exec: system calls only, on its own stack.
@@ -193,6 +303,12 @@ extern "C" fn child(setup: *mut libc::c_void) -> libc::c_int {
         // rmanager may have died before the line above: then nothing would kill us.
         if libc::getppid() != setup.parent {
             fail(libc::ESRCH);
+        }
+        // Before anything else runs in here, so that nothing the child starts is outside.
+        if let Some(procs) = setup.join {
+            if libc::write(procs, b"0".as_ptr().cast(), 1) != 1 {
+                fail(errno());
+            }
         }
         if let Some(record) = &setup.record {
             if let Err(e) = record.announce() {

@@ -56,14 +56,11 @@ pub struct Registration(i32);
 pub(super) struct Record {
     socket: libc::c_int,
     sequence: i32,
-    /// The cgroup's `cgroup.procs`, when children must join it one by one.
-    cgroup: Option<libc::c_int>,
 }
 
 impl Record {
-    /// Joins the environment's cgroup (first, so that nothing the child starts is
-    /// outside) and records the child's group. Runs in the child between clone and exec:
-    /// system calls only. Returns the errno of the step that failed.
+    /// Records the child's group. Runs in the child between clone and exec: system calls
+    /// only. Returns the errno of the step that failed.
     pub(super) fn announce(&self) -> Result<(), libc::c_int> {
         let errno = || {
             io::Error::last_os_error()
@@ -73,11 +70,6 @@ impl Record {
         // SAFETY: writes and sends from buffers on this stack to descriptors that stay
         // open while the child is set up.
         unsafe {
-            if let Some(procs) = self.cgroup {
-                if libc::write(procs, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(errno());
-                }
-            }
             let record = encode(ADD, self.sequence, libc::getpid());
             // MSG_NOSIGNAL: a dead watchdog fails the spawn visibly (EPIPE) instead of
             // killing the child with SIGPIPE while rmanager believes it started.
@@ -96,10 +88,8 @@ impl Record {
 }
 
 impl Watchdog {
-    /// Starts the watchdog. With `move_in`, rmanager moves into the environment's cgroup
-    /// (where one can be made), so that its children are born inside: for a process that
-    /// is rmanager's own, not a library's host.
-    pub fn start(move_in: bool) -> io::Result<Watchdog> {
+    /// Starts the watchdog, and makes the environment's cgroup where one can be made.
+    pub fn start() -> io::Result<Watchdog> {
         // SEQPACKET: each record arrives whole, whoever wrote it. CLOEXEC: a child that
         // inherited rmanager's end would keep the socket open forever.
         let (ours, theirs) = rustix::net::socketpair(
@@ -128,13 +118,6 @@ impl Watchdog {
             pid => {
                 drop(theirs);
                 super::launcher::claim(pid as u32);
-                // After the fork: the watchdog stays outside, to clean up after us.
-                let mut cgroup = cgroup;
-                if let Some(cgroup) = cgroup.as_mut().filter(|_| move_in) {
-                    if let Err(e) = cgroup.move_in() {
-                        log::debug!("cannot move into {}: {e}", cgroup.dir().display());
-                    }
-                }
                 Ok(Watchdog {
                     pid,
                     socket: Some(ours),
@@ -146,16 +129,16 @@ impl Watchdog {
         }
     }
 
-    /// Makes a child started from `command` record its own group before it runs its
-    /// program. Recording it from rmanager after spawn() returned would leave a window in
+    /// Makes a child started from `command` start in the environment's cgroup and record
+    /// its own group before it runs its program. Recording it from rmanager after spawn() returned would leave a window in
     /// which a SIGKILL to rmanager orphans a child that is already running.
     pub(super) fn register(&self, command: &mut super::Command) -> Registration {
         let sequence = self.next.fetch_add(1, Ordering::Relaxed);
         command.record = self.socket.as_ref().map(|socket| Record {
             socket: socket.as_raw_fd(),
             sequence,
-            cgroup: self.cgroup.as_ref().and_then(Cgroup::procs_fd),
         });
+        command.cgroup = self.cgroup.as_ref().map(Cgroup::entry);
         Registration(sequence)
     }
 
@@ -243,11 +226,6 @@ impl Drop for Watchdog {
     fn drop(&mut self) {
         self.dismiss();
         drop(self.socket.take());
-        // With rmanager inside the cgroup, the watchdog removes it once rmanager has
-        // exited: waiting for the watchdog here would wait for ourselves.
-        if self.cgroup.as_ref().is_some_and(Cgroup::holds_us) {
-            return;
-        }
         // It exits as soon as it sees end-of-file, so this wait is short.
         // SAFETY: waitpid on the child we forked.
         unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
@@ -366,8 +344,8 @@ unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>, cgroup: Cleanup) 
                 libc::kill(-pgid, libc::SIGKILL);
             }
         }
-        // The cgroup can be removed once the killed (or rmanager, which may be inside)
-        // have exited: a few tries, a second at most.
+        // The cgroup can be removed once the killed have exited: a few tries, a second at
+        // most.
         if !cgroup.dir.is_null() {
             for _ in 0..100 {
                 if libc::rmdir(cgroup.dir) == 0 || *libc::__errno_location() != libc::EBUSY {

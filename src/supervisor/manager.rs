@@ -59,9 +59,7 @@ impl Manager {
         spec: ManagerSpec,
         orphans: Option<Arc<Orphans>>,
     ) -> Result<Manager, Error> {
-        // The command line's process is rmanager's own (it adopts orphans); a library's
-        // host stays in its cgroup.
-        let watchdog = Watchdog::start(orphans.is_some()).map_err(|source| Error::Manager {
+        let watchdog = Watchdog::start().map_err(|source| Error::Manager {
             what: "cannot start the watchdog process",
             source,
         })?;
