@@ -21,8 +21,8 @@ use crate::supervisor::Manager;
 pub struct Environment {
     manager: Arc<Manager>,
     url: Option<String>,
-    /// While a fixture command runs, signals go to it instead of starting a shutdown.
-    command: Arc<Mutex<Option<Arc<Child>>>>,
+    /// Where the signals rmanager receives go.
+    target: Arc<Mutex<Target>>,
     signals: crate::runtime::signals::Handle,
     started: Instant,
     env_file: Option<PathBuf>,
@@ -68,13 +68,13 @@ impl Environment {
             what: "cannot install signal handlers",
             source,
         })?;
-        let command = Arc::new(Mutex::new(None));
+        let target = Arc::new(Mutex::new(Target::Shutdown));
         let handle = signals.handle();
-        crate::runtime::spawn(handle_signals(signals, manager.clone(), command.clone()));
+        crate::runtime::spawn(handle_signals(signals, manager.clone(), target.clone()));
         Ok(Environment {
             manager,
             url,
-            command,
+            target,
             signals: handle,
             started,
             env_file,
@@ -129,9 +129,25 @@ impl Environment {
         ports.chain(url).collect()
     }
 
-    /// Sends the signals rmanager receives to this process (None: back to shutting down).
+    /// Keeps the signals rmanager receives from now on, for the fixture command about to
+    /// start: it may run, and be signalled with rmanager, before its start is heard of.
+    pub(crate) fn hold_signals(&self) {
+        *self.target.lock().unwrap_or_else(|e| e.into_inner()) = Target::Held(Vec::new());
+    }
+
+    /// Sends the signals rmanager receives, and those held, to this process (None: back
+    /// to shutting down).
     pub(crate) fn pass_signals_to(&self, command: Option<Arc<Child>>) {
-        *self.command.lock().unwrap_or_else(|e| e.into_inner()) = command;
+        let new = match command {
+            Some(command) => Target::Command(command),
+            None => Target::Shutdown,
+        };
+        let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        if let Target::Held(held) = std::mem::replace(&mut *target, new) {
+            for (signal, cause) in held {
+                target.take(signal, cause, &self.manager);
+            }
+        }
     }
 
     /// Waits until the environment has shut down. Fails when its launch did: a shutdown
@@ -154,10 +170,41 @@ fn write_env_file(path: &Path, exports: &[(String, String)]) -> std::io::Result<
     std::fs::rename(&partial, path)
 }
 
+/// Where a signal to rmanager goes.
+enum Target {
+    /// It shuts the environment down.
+    Shutdown,
+    /// Kept for the fixture command about to start.
+    Held(Vec<(i32, Cause)>),
+    /// Passed on to the fixture command.
+    Command(Arc<Child>),
+}
+
+impl Target {
+    fn take(&mut self, signal: i32, cause: Cause, manager: &Manager) {
+        match self {
+            // A Ctrl-C at the terminal reached the command already: it runs in rmanager's
+            // process group. Anything else is passed on.
+            Target::Command(command) => {
+                if !(signal == SIGINT && cause == Cause::Kernel) {
+                    command.signal(Signal(signal));
+                }
+            }
+            Target::Held(held) => held.push((signal, cause)),
+            // A SIGINT during a shutdown, whatever began it, kills everything at once.
+            Target::Shutdown => {
+                if !manager.shutdown() && signal == SIGINT {
+                    manager.force_shutdown();
+                }
+            }
+        }
+    }
+}
+
 async fn handle_signals(
     mut signals: SignalsInfo<WithOrigin>,
     manager: Arc<Manager>,
-    command: Arc<Mutex<Option<Arc<Child>>>>,
+    target: Arc<Mutex<Target>>,
 ) {
     while let Some(Origin { signal, cause, .. }) = signals.next().await {
         // Their default action would kill rmanager on the spot, leaving the watchdog to
@@ -166,22 +213,8 @@ async fn handle_signals(
             log::info!("ignoring signal {signal}");
             continue;
         }
-        let command = command.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match command {
-            // A Ctrl-C at the terminal reached the command already: it runs in rmanager's
-            // process group. Anything else is passed on.
-            Some(command) => {
-                if !(signal == SIGINT && cause == Cause::Kernel) {
-                    command.signal(Signal(signal));
-                }
-            }
-            // A SIGINT during a shutdown, whatever began it, kills everything at once.
-            None => {
-                if !manager.shutdown() && signal == SIGINT {
-                    manager.force_shutdown();
-                }
-            }
-        }
+        let mut target = target.lock().unwrap_or_else(|e| e.into_inner());
+        target.take(signal, cause, &manager);
     }
 }
 

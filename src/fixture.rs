@@ -40,9 +40,11 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
     // It stays in rmanager's process group, so it owns the terminal as rmanager does.
     let mut child = Command::new(program);
     child.args(args).envs(environment.exports());
+    environment.hold_signals();
     let child = match Child::spawn(child, None).await {
         Ok((child, _)) => Arc::new(child),
         Err(e) => {
+            environment.pass_signals_to(None);
             crate::say!("cannot run {program}: {e}");
             return if e.kind() == io::ErrorKind::NotFound {
                 exit_code::COMMAND_NOT_FOUND
