@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::http::ControlApi;
 use crate::process::{Child, Orphans, Signal};
 use crate::spec::ManagerSpec;
-use crate::supervisor::Manager;
+use crate::supervisor::{Manager, ManagerStatus};
 
 pub struct Environment {
     manager: Arc<Manager>,
@@ -131,8 +131,19 @@ impl Environment {
 
     /// Keeps the signals rmanager receives from now on, for the fixture command about to
     /// start: it may run, and be signalled with rmanager, before its start is heard of.
-    pub(crate) fn hold_signals(&self) {
-        *self.target.lock().unwrap_or_else(|e| e.into_inner()) = Target::Held(Vec::new());
+    /// False when a shutdown has begun already (then the command must not start).
+    pub(crate) fn hold_signals(&self) -> bool {
+        let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the lock: a signal taken before it has begun the shutdown already.
+        let status = self.manager.status();
+        if matches!(
+            status,
+            ManagerStatus::Shutdown | ManagerStatus::ForceShutdown
+        ) {
+            return false;
+        }
+        *target = Target::Held(Vec::new());
+        true
     }
 
     /// Sends the signals rmanager receives, and those held, to this process (None: back
@@ -144,8 +155,12 @@ impl Environment {
         };
         let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
         if let Target::Held(held) = std::mem::replace(&mut *target, new) {
-            for (signal, cause) in held {
-                target.take(signal, cause, &self.manager);
+            for (signal, _) in held {
+                match &*target {
+                    // Even a Ctrl-C: the command did not exist when the terminal sent it.
+                    Target::Command(command) => command.signal(Signal(signal)),
+                    _ => target.take(signal, Cause::Kernel, &self.manager),
+                }
             }
         }
     }

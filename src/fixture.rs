@@ -40,7 +40,11 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
     // It stays in rmanager's process group, so it owns the terminal as rmanager does.
     let mut child = Command::new(program);
     child.args(args).envs(environment.exports());
-    environment.hold_signals();
+    environment.manager().contain(&mut child);
+    if !environment.hold_signals() {
+        crate::say!("{program} not run: the environment is shutting down");
+        return exit_code::SETUP_FAILED;
+    }
     let child = match Child::spawn(child, None).await {
         Ok((child, _)) => Arc::new(child),
         Err(e) => {

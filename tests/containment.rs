@@ -532,9 +532,41 @@ fn children_start_in_the_cgroup(hide_clone3: bool) {
     let run = manager.finish();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!alive(web));
+    // Which way the child went in, the log says.
+    let log = read(dir.path(), "rmanager.log");
+    assert_eq!(
+        log.contains("each child moves itself into the cgroup"),
+        hide_clone3,
+        "{log}"
+    );
     wait_until("the cgroup to be removed", PATIENCE, || {
         !Path::new(cgroup).exists()
     });
+}
+
+#[test]
+fn a_daemon_of_the_fixture_command_dies_with_a_killed_rmanager() {
+    if !cgroups_writable() {
+        eprintln!("not checked here: no writable cgroup v2 hierarchy on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        serde_json::json!({"processes": {"web": {"executable": "sleep", "arguments": ["600"]}}}),
+    );
+    let manager = Manager::start(
+        dir.path(),
+        &[
+            "--",
+            "sh",
+            "-c",
+            "setsid sleep 600 > /dev/null & echo $! > daemon.pid; exec sleep 600",
+        ],
+    );
+    let daemon = pid_in(dir.path(), "daemon.pid");
+    manager.signal(libc::SIGKILL);
+    gone("the daemon of the fixture command", &[daemon]);
 }
 
 /// A seccomp filter that makes clone3 fail with ENOSYS, for this process and what it

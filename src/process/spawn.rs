@@ -18,7 +18,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::ptr;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use super::command::{Command, Stdio};
 use super::watchdog::Record;
@@ -127,7 +127,13 @@ pub(super) fn spawn(command: &Command, stack: &mut [u8]) -> io::Result<Spawned> 
         Some(cgroup) => match clone_into(&setup, stack, cgroup.dir, &mut pidfd) {
             // Where clone3 is hidden (ENOSYS, or EPERM from some seccomp profiles), the
             // child moves itself in.
-            Err(libc::ENOSYS | libc::EPERM) => {
+            Err(errno @ (libc::ENOSYS | libc::EPERM)) => {
+                if !CLONE3_HIDDEN.swap(true, Ordering::Relaxed) {
+                    log::info!(
+                        "clone3: {}; each child moves itself into the cgroup (slower)",
+                        io::Error::from_raw_os_error(errno)
+                    );
+                }
                 setup.join = Some(cgroup.procs);
                 clone(&setup, stack, &mut pidfd)
             }
@@ -163,6 +169,9 @@ fn stack_top(stack: &mut [u8]) -> *mut u8 {
     top.wrapping_sub(top as usize % 16)
 }
 
+/// clone3 failed as where it is hidden: from then on, children move themselves in.
+static CLONE3_HIDDEN: AtomicBool = AtomicBool::new(false);
+
 /// The flag of clone3 that starts the child in the cgroup whose directory is open at
 /// `clone_args.cgroup` (Linux 5.7).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -197,6 +206,9 @@ fn clone_into(
     cgroup: RawFd,
     pidfd: &mut libc::c_int,
 ) -> Result<i32, libc::c_int> {
+    if CLONE3_HIDDEN.load(Ordering::Relaxed) {
+        return Err(libc::ENOSYS);
+    }
     let base = stack.as_mut_ptr();
     let top = stack_top(stack);
     // SAFETY: plain integers; zero is "not used" for every other field.
@@ -236,6 +248,7 @@ fn clone_into(_: &Setup, _: &mut [u8], _: RawFd, _: &mut libc::c_int) -> Result<
 #[cfg(target_arch = "x86_64")]
 std::arch::global_asm!(
     ".globl rmanager_clone3",
+    ".hidden rmanager_clone3",
     ".type rmanager_clone3, @function",
     "rmanager_clone3:",
     "mov r8, rdx",

@@ -41,7 +41,7 @@ const DISMISS: i32 = 4;
 pub struct Watchdog {
     pid: libc::pid_t,
     socket: Option<OwnedFd>,
-    /// The environment's cgroup, where one could be made: every child joins it.
+    /// The environment's cgroup, where one could be made: every child starts in it.
     cgroup: Option<Cgroup>,
     next: AtomicI32,
     dismissed: AtomicBool,
@@ -130,16 +130,23 @@ impl Watchdog {
     }
 
     /// Makes a child started from `command` start in the environment's cgroup and record
-    /// its own group before it runs its program. Recording it from rmanager after spawn() returned would leave a window in
-    /// which a SIGKILL to rmanager orphans a child that is already running.
+    /// its own group before it runs its program. Recording it from rmanager after spawn()
+    /// returned would leave a window in which a SIGKILL to rmanager orphans a child that
+    /// is already running.
     pub(super) fn register(&self, command: &mut super::Command) -> Registration {
         let sequence = self.next.fetch_add(1, Ordering::Relaxed);
         command.record = self.socket.as_ref().map(|socket| Record {
             socket: socket.as_raw_fd(),
             sequence,
         });
-        command.cgroup = self.cgroup.as_ref().map(Cgroup::entry);
+        self.contain(command);
         Registration(sequence)
+    }
+
+    /// Makes a child started from `command` start in the environment's cgroup, without a
+    /// group of its own to record (the fixture command, in rmanager's group).
+    pub fn contain(&self, command: &mut super::Command) {
+        command.cgroup = self.cgroup.as_ref().map(Cgroup::entry);
     }
 
     /// Drops the record of a spawn that failed after its child recorded itself.

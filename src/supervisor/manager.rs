@@ -110,6 +110,11 @@ impl Manager {
         self.cx.snapshot.status()
     }
 
+    /// Makes `command` start in the environment's cgroup, as the processes do.
+    pub(crate) fn contain(&self, command: &mut crate::process::Command) {
+        self.cx.watchdog.contain(command);
+    }
+
     /// Every process, in file order.
     pub fn processes(&self) -> Vec<ProcessState> {
         (0..self.cx.snapshot.len())
