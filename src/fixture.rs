@@ -58,6 +58,7 @@ async fn run_command(environment: &Environment, command: &[String]) -> u8 {
         }
     };
     log::info!("running {} (pid {})", command.join(" "), child.pid());
+    crate::fault::pause("command-started").await;
     environment.pass_signals_to(Some(child.clone()));
     let end = child.ended().await;
     environment.pass_signals_to(None);

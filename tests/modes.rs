@@ -266,19 +266,17 @@ fn fixture_mode_passes_a_signal_that_comes_as_the_command_starts() {
     let port = free_port();
     web_config(dir.path(), port, 0, "");
     // The command is rmanager's child: $PPID is rmanager, signalled as soon as the command
-    // runs, maybe before rmanager has heard that it started (a race that a loaded machine
-    // lost about once in 25 runs: the signal shut the environment down, and rmanager
-    // waited for a command that never heard of it).
-    let run = Manager::start(
-        dir.path(),
-        &[
-            "--",
-            "sh",
-            "-c",
-            "trap 'echo got-term; exit 7' TERM; kill -TERM $PPID; while :; do sleep 0.05; done",
-        ],
-    )
-    .finish();
+    // runs, before rmanager has heard that it started (a loaded machine lost that race
+    // about once in 25 runs: the signal shut the environment down, and rmanager waited for
+    // a command that never heard of it). The pause makes the window wide.
+    let mut command = support::rmanager_command(dir.path());
+    command.env("RMANAGER_PAUSE", "command-started").args([
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 7' TERM; kill -TERM $PPID; while :; do sleep 0.05; done",
+    ]);
+    let run = support::StartManager::start(&mut command).finish();
     assert_eq!(run.code, 7, "{}", run.stderr);
     assert!(run.stdout.contains("got-term"), "{}", run.stdout);
 }
