@@ -155,7 +155,7 @@ impl Environment {
         };
         let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
         if let Target::Held(held) = std::mem::replace(&mut *target, new) {
-            for (signal, _) in held {
+            for signal in held {
                 match &*target {
                     // Even a Ctrl-C: the command did not exist when the terminal sent it.
                     Target::Command(command) => command.signal(Signal(signal)),
@@ -190,7 +190,7 @@ enum Target {
     /// It shuts the environment down.
     Shutdown,
     /// Kept for the fixture command about to start.
-    Held(Vec<(i32, Cause)>),
+    Held(Vec<i32>),
     /// Passed on to the fixture command.
     Command(Arc<Child>),
 }
@@ -205,7 +205,7 @@ impl Target {
                     command.signal(Signal(signal));
                 }
             }
-            Target::Held(held) => held.push((signal, cause)),
+            Target::Held(held) => held.push(signal),
             // A SIGINT during a shutdown, whatever began it, kills everything at once.
             Target::Shutdown => {
                 if !manager.shutdown() && signal == SIGINT {

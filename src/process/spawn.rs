@@ -220,8 +220,8 @@ fn clone_into(
     args.stack = base as u64;
     args.stack_size = top as u64 - base as u64;
     args.cgroup = cgroup as u64;
-    // SAFETY: as for clone in `spawn`: the child runs `child` on `stack` and touches only
-    // `setup`, which outlives it (CLONE_VFORK).
+    // SAFETY: as for [`clone`]: the child runs `child` on `stack` and touches only `setup`,
+    // which outlives it (CLONE_VFORK).
     let pid = unsafe {
         rmanager_clone3(
             &mut args,
