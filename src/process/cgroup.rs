@@ -97,6 +97,15 @@ impl Cgroup {
         CString::new(self.dir.as_os_str().as_bytes()).ok()
     }
 
+    /// An inotify descriptor that is readable once `cgroup.events` has changed, as it does
+    /// when the cgroup empties: awaited, not polled.
+    pub(super) fn watch_events(&self) -> io::Result<OwnedFd> {
+        let watch = inotify::init(inotify::CreateFlags::CLOEXEC)?;
+        let events = self.dir.join("cgroup.events");
+        inotify::add_watch(&watch, events, inotify::WatchFlags::MODIFY)?;
+        Ok(watch)
+    }
+
     fn populated(&self) -> bool {
         fs::read_to_string(self.dir.join("cgroup.events"))
             .map(|events| events.lines().any(|l| l == "populated 1"))
@@ -113,16 +122,7 @@ impl Cgroup {
             return;
         }
         let emptied = async {
-            // cgroup.events is modified when `populated` changes: awaited, not polled.
-            let watch = inotify::init(inotify::CreateFlags::CLOEXEC).and_then(|fd| {
-                inotify::add_watch(
-                    &fd,
-                    self.dir.join("cgroup.events"),
-                    inotify::WatchFlags::MODIFY,
-                )?;
-                Ok(fd)
-            });
-            let Ok(watch) = watch.map_err(io::Error::from).and_then(Async::new) else {
+            let Ok(watch) = self.watch_events().and_then(Async::new) else {
                 return;
             };
             while self.populated() {

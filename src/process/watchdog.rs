@@ -103,9 +103,11 @@ impl Watchdog {
             .inspect_err(|e| log::debug!("no cgroup of its own for the environment: {e}"))
             .ok();
         let cgroup_dir = cgroup.as_ref().and_then(Cgroup::dir_c);
+        let events = cgroup.as_ref().and_then(|c| c.watch_events().ok());
         let kill = Cleanup {
             kill_fd: cgroup.as_ref().map_or(-1, Cgroup::kill_fd),
             dir: cgroup_dir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+            events_fd: events.as_ref().map_or(-1, |e| e.as_raw_fd()),
         };
         // SAFETY: the child runs only `guard`, which calls async-signal-safe functions.
         match unsafe { libc::fork() } {
@@ -241,11 +243,13 @@ impl Drop for Watchdog {
 }
 
 /// What the watchdog does to the environment's cgroup when rmanager is gone: kill it
-/// (a descriptor of `cgroup.kill`, or -1), then remove it (a path, or null).
+/// (a descriptor of `cgroup.kill`, or -1), then remove it (a path, or null) once it has
+/// emptied (told by an inotify descriptor on `cgroup.events`, or -1).
 #[derive(Clone, Copy)]
 struct Cleanup {
     kill_fd: libc::c_int,
     dir: *const libc::c_char,
+    events_fd: libc::c_int,
 }
 
 /// The watchdog's whole life: take a name of its own, collect records until end-of-file,
@@ -257,8 +261,8 @@ unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>, cgroup: Cleanup) 
     // SAFETY: async-signal-safe calls on plain integers, and writes to this process's own
     // argv strings, which no other thread exists to read.
     unsafe {
-        // Keep only the socket, as stdin, and the cgroup's kill switch, as stdout. Every
-        // other descriptor is a copy that would keep something open for as long as the
+        // Keep only the socket, as stdin, the cgroup's kill switch, as stdout, and the
+        // watch on its events, as stderr. Every other descriptor is a copy that would keep something open for as long as the
         // watchdog lives: rmanager's stdout, a listening socket, or the socket of another
         // watchdog forked in the same process (each would then wait for the other's
         // end-of-file forever).
@@ -270,7 +274,12 @@ unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>, cgroup: Cleanup) 
         } else {
             libc::close(1);
         }
-        if libc::syscall(libc::SYS_close_range, 2u32, u32::MAX, 0u32) != 0 {
+        if cgroup.events_fd >= 0 {
+            libc::dup2(cgroup.events_fd, 2);
+        } else {
+            libc::close(2);
+        }
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
             let mut limit = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
@@ -351,18 +360,32 @@ unsafe fn guard(fd: libc::c_int, argv: Option<(usize, usize)>, cgroup: Cleanup) 
                 libc::kill(-pgid, libc::SIGKILL);
             }
         }
-        // The cgroup can be removed once the killed have exited: a few tries, a second at
-        // most.
+        // The cgroup can be removed once the killed have exited: tried again each time its
+        // events change (without a watch, every 10 ms), for a second at most.
         if !cgroup.dir.is_null() {
-            for _ in 0..100 {
-                if libc::rmdir(cgroup.dir) == 0 || *libc::__errno_location() != libc::EBUSY {
+            let now = || {
+                let mut t: libc::timespec = std::mem::zeroed();
+                libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t);
+                t.tv_sec as i64 * 1000 + t.tv_nsec as i64 / 1_000_000
+            };
+            let deadline = now() + 1000;
+            let watched = cgroup.events_fd >= 0;
+            // A negative descriptor makes poll a plain wait.
+            let mut watch = libc::pollfd {
+                fd: if watched { 2 } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            while libc::rmdir(cgroup.dir) != 0 && *libc::__errno_location() == libc::EBUSY {
+                let left = deadline - now();
+                if left <= 0 {
                     break;
                 }
-                let pause = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 10_000_000,
-                };
-                libc::nanosleep(&pause, std::ptr::null_mut());
+                let wait = if watched { left } else { left.min(10) };
+                if libc::poll(&mut watch, 1, wait as libc::c_int) > 0 {
+                    let mut events = [0u8; 512];
+                    libc::read(2, events.as_mut_ptr().cast(), events.len());
+                }
             }
         }
         libc::_exit(0)
