@@ -440,6 +440,23 @@ fn cgroups_writable() -> bool {
     made
 }
 
+/// The environment's cgroup, as the `-v` containment line in `log` names it; None, said
+/// loudly, where this machine has no writable hierarchy.
+fn cgroup_in(log: &str) -> Option<String> {
+    let named = log
+        .split("and the cgroup ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next());
+    if named.is_none() {
+        assert!(
+            !cgroups_writable(),
+            "a writable hierarchy but no cgroup: {log}"
+        );
+        eprintln!("not checked here: no writable cgroup v2 hierarchy on this machine");
+    }
+    named.map(str::to_owned)
+}
+
 #[test]
 fn a_daemon_dies_with_a_killed_rmanager_where_a_cgroup_can_be_made() {
     let dir = tempfile::tempdir().unwrap();
@@ -506,17 +523,7 @@ fn children_start_in_the_cgroup(hide_clone3: bool) {
     }
     let manager = command.start();
     let web = pid_in(dir.path(), "web.pid");
-    let log = read(dir.path(), "rmanager.log");
-    let Some(cgroup) = log
-        .split("and the cgroup ")
-        .nth(1)
-        .and_then(|rest| rest.split(';').next())
-    else {
-        assert!(
-            !cgroups_writable(),
-            "a writable hierarchy but no cgroup: {log}"
-        );
-        eprintln!("not checked here: no writable cgroup v2 hierarchy on this machine");
+    let Some(cgroup) = cgroup_in(&read(dir.path(), "rmanager.log")) else {
         manager.signal(libc::SIGTERM);
         return;
     };
@@ -540,7 +547,7 @@ fn children_start_in_the_cgroup(hide_clone3: bool) {
         "{log}"
     );
     wait_until("the cgroup to be removed", PATIENCE, || {
-        !Path::new(cgroup).exists()
+        !Path::new(&cgroup).exists()
     });
 }
 
@@ -656,20 +663,10 @@ fn the_environments_cgroup_is_removed_after_a_run() {
     );
     let run = Manager::start(dir.path(), &["-v", "-l", "rmanager.log"]).finish();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let log = read(dir.path(), "rmanager.log");
-    let Some(cgroup) = log
-        .split("and the cgroup ")
-        .nth(1)
-        .and_then(|rest| rest.split(';').next())
-    else {
-        assert!(
-            !cgroups_writable(),
-            "a writable hierarchy but no cgroup: {log}"
-        );
-        eprintln!("not checked here: no writable cgroup v2 hierarchy on this machine");
+    let Some(cgroup) = cgroup_in(&read(dir.path(), "rmanager.log")) else {
         return;
     };
     wait_until("the cgroup to be removed", PATIENCE, || {
-        !Path::new(cgroup).exists()
+        !Path::new(&cgroup).exists()
     });
 }
