@@ -535,6 +535,10 @@ fn children_start_in_the_cgroup(hide_clone3: bool) {
     };
     assert!(inside(web), "web is in {cgroup}");
     assert!(!inside(manager.pid()), "rmanager stays outside {cgroup}");
+    // Ready first: a shutdown before is a failed launch (exit 5).
+    wait_until("the ready line", PATIENCE, || {
+        read(dir.path(), "rmanager.log").contains("rmanager: ready: ")
+    });
     manager.signal(libc::SIGTERM);
     let run = manager.finish();
     assert_eq!(run.code, 0, "{}", run.stderr);
